@@ -1,0 +1,68 @@
+// Communicator: the one narrow collective interface every distributed code path uses.
+// Backends (chosen in one factory, make_communicator): Local (size 1), Mpi, InProcess (threads
+// act as ranks, for tests), Nccl (GPU tensors; compiled only in CUDA builds).
+//
+// Collectives work on flat buffers. The torch adapters in comm/tensor_ops.hpp take tensors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace fedvlm::comm {
+
+enum class DType { Float32, Float64, Int32, Int64, UInt8 };
+enum class ReduceOp { Sum, Max };
+
+std::size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);
+
+// A view of `count` elements of `dtype` at `data` (host memory unless on_device).
+struct Buffer {
+  void* data = nullptr;
+  std::size_t count = 0;
+  DType dtype = DType::Float32;
+  bool on_device = false;
+  std::size_t bytes() const { return count * dtype_size(dtype); }
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string backend() const = 0;
+
+  // Every rank passes a buffer of the same count and dtype; all get the elementwise reduction.
+  virtual void allreduce(Buffer buffer, ReduceOp op) = 0;
+  // Reduction into `root`'s buffer; other ranks' buffers are left unspecified.
+  virtual void reduce(Buffer buffer, ReduceOp op, int root) = 0;
+  // `root`'s buffer is copied into every rank's buffer.
+  virtual void broadcast(Buffer buffer, int root) = 0;
+  // `send` (count n on every rank) gathered into `receive` (count n * size), rank order.
+  virtual void allgather(Buffer send, Buffer receive) = 0;
+  virtual void barrier() = 0;
+  // Ends the whole job (all ranks) after a fatal error on this one. Never returns.
+  [[noreturn]] virtual void abort(int exit_code) = 0;
+
+  bool is_root() const { return rank() == 0; }
+};
+
+// Process-wide MPI lifetime. initialize() is a no-op when not launched by an MPI starter;
+// finalize() is called explicitly at the end of main, never from a destructor (an exception
+// path must reach MPI_Abort instead, so one failing rank never hangs the others).
+void initialize(int* argc, char*** argv);
+void finalize();
+bool launched_under_mpi();  // OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK or SLURM_* with MPI
+
+enum class Backend { Auto, Local, Mpi, Nccl };
+
+Backend parse_backend(const std::string& name);  // "auto", "local", "mpi", "nccl"
+
+// Auto: MPI when launched under mpirun/mpiexec/srun (or MPI support is compiled in), else Local.
+// Nccl needs a CUDA build; asking for it otherwise throws a clear error.
+std::unique_ptr<Communicator> make_communicator(Backend backend = Backend::Auto);
+
+}  // namespace fedvlm::comm

@@ -1,0 +1,150 @@
+// Configuration: one typed tree built from defaults, then a model preset, then TOML files
+// (with `base = "other.toml"` inheritance), then `--set section.key=value` overrides.
+// Every parameter is declared once, with its documentation, in src/core/config_schema.cpp.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fedvlm {
+
+struct DataConfig {
+  std::string path = "data/fashion";  // dataset directory (meta.h5 + shard-*.h5)
+  std::int64_t max_test_samples = 0;  // 0: the whole test split
+};
+
+struct ModelConfig {
+  std::string preset = "tiny";        // configs/model/<preset>.toml, embedded in the binary, or a .toml path
+  std::string base;                   // base checkpoint (file or pretrain run directory); empty: random init
+  std::string kind = "encoder";       // "encoder" (LLaVA-style) or "encoder-free" (Fuyu-style)
+  std::string connector = "mlp2x_gelu";  // linear | mlp2x_gelu | mlp6x_gelu
+  // Vision encoder (ViT)
+  std::int64_t patch_size = 8;
+  std::int64_t vision_dim = 96;
+  std::int64_t vision_layers = 3;
+  std::int64_t vision_heads = 4;
+  std::int64_t vision_mlp_ratio = 4;
+  std::int64_t vision_select_layer = -2;  // -1: last layer, -2: second-to-last (LLaVA)
+  // Decoder LM (LLaMA-style)
+  std::int64_t dim = 128;
+  std::int64_t layers = 3;
+  std::int64_t heads = 4;
+  std::int64_t kv_heads = 2;
+  std::int64_t ffn_dim = 344;
+  std::int64_t max_seq_len = 160;
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  bool tie_embeddings = true;
+  double dropout = 0.0;
+};
+
+struct LoraConfig {
+  std::int64_t rank = 8;
+  double alpha = 16.0;
+  double dropout = 0.05;
+  std::vector<std::string> targets = {"q", "k", "v", "o"};  // of q,k,v,o,gate,up,down
+};
+
+struct FinetuneConfig {
+  std::string strategy = "F-CL";      // F-C | F-L | F-CL | F-2stage | full
+  std::int64_t stage1_rounds = 5;     // F-2stage: rounds training the connector before LoRA
+};
+
+struct FlConfig {
+  std::string algorithm = "fedavg";   // fedavg fedprox fedavgm fedadagrad fedadam fedyogi scaffold fednova centralized local
+  std::int64_t rounds = 10;
+  std::int64_t clients_per_round = 0; // 0: full participation
+  std::string weighting = "samples";  // samples | uniform
+  double server_lr = 1.0;             // η_g (FedAvg, FedAvgM, SCAFFOLD, FedNova); η for FedAdam & co.
+  double server_momentum = 0.9;       // FedAvgM β
+  double prox_mu = 0.01;              // FedProx μ
+  double beta1 = 0.9;                 // FedAdam/FedYogi/FedAdagrad
+  double beta2 = 0.99;
+  double tau = 1e-3;                  // adaptivity ε (Reddi et al. τ)
+};
+
+struct LocalConfig {
+  std::int64_t epochs = 1;
+  std::int64_t steps = 0;             // > 0: this many steps instead of epochs
+  std::int64_t batch_size = 16;
+  double lr = 2e-3;
+  std::string optimizer = "adamw";    // adamw | sgd
+  double weight_decay = 0.0;
+  double momentum = 0.0;              // SGD momentum
+  double grad_clip = 1.0;             // max global grad norm; 0: off
+  std::string lr_schedule = "cosine"; // cosine (across rounds, as the paper) | constant
+  double min_lr_ratio = 0.0;
+};
+
+struct EvalConfig {
+  std::int64_t every = 5;             // rounds; 0: only at the end
+  std::int64_t batch_size = 64;
+  std::int64_t max_new_tokens = 16;
+};
+
+struct CheckpointConfig {
+  std::int64_t every = 0;             // rounds; 0: only at the end and on SIGTERM/SIGUSR1
+  std::int64_t keep = 2;              // most recent checkpoints kept
+};
+
+struct PretrainConfig {
+  std::int64_t vision_steps = 300;
+  std::int64_t lm_steps = 300;
+  std::int64_t batch_size = 32;
+  double lr = 2e-3;
+};
+
+struct RunConfig {
+  std::string dir = "runs";           // runs/<name>/
+  std::string name;                   // empty: derived from the config file name
+  std::int64_t seed = 1;
+  std::int64_t threads = 0;           // torch intra-op threads per rank; 0: cores / local ranks
+  std::string device = "cpu";         // cpu | cuda | auto
+  std::string comm = "auto";          // auto | local | mpi | nccl
+  std::string log_level = "info";
+  std::int64_t progress_seconds = 10; // minimum seconds between progress lines
+};
+
+struct Config {
+  DataConfig data;
+  ModelConfig model;
+  LoraConfig lora;
+  FinetuneConfig finetune;
+  FlConfig fl;
+  LocalConfig local;
+  EvalConfig eval;
+  CheckpointConfig checkpoint;
+  PretrainConfig pretrain;
+  RunConfig run;
+
+  // Where each key's value came from ("default", "preset tiny", "a.toml:12", "--set"),
+  // for error messages.
+  std::map<std::string, std::string> origins;
+  std::filesystem::path source;  // the top config file, if any
+};
+
+struct ConfigSources {
+  std::vector<std::filesystem::path> files;  // applied in order; each may name a `base`
+  std::vector<std::string> overrides;        // "section.key=value", applied last
+};
+
+// Builds, then validates, the configuration. Throws InputError naming the file, line, key,
+// value and the allowed range or choices; an unknown key is named with the closest known one.
+Config load_config(const ConfigSources& sources);
+
+// Cross-field checks (also run by load_config).
+void validate(const Config& config);
+
+// The fully resolved configuration as TOML, every key present, with its documentation.
+std::string dump_config(const Config& config);
+
+// docs/configuration.md's reference table, generated from the declarations.
+std::string config_reference_markdown();
+
+// All known keys ("section.key"), in declaration order.
+std::vector<std::string> config_keys();
+
+}  // namespace fedvlm
