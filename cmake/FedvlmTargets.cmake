@@ -1,7 +1,7 @@
 # Target helpers: one module = one static library built from src/<module>/*.cpp.
 
 function(fedvlm_target_defaults target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
   if(FEDVLM_USE_PCH AND TARGET fedvlm_pch)
     target_precompile_headers(${target} REUSE_FROM fedvlm_pch)
   endif()
@@ -13,7 +13,7 @@ if(FEDVLM_USE_PCH)
   file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/fedvlm_pch.cpp "// precompiled header carrier\n")
   add_library(fedvlm_pch OBJECT ${CMAKE_CURRENT_BINARY_DIR}/fedvlm_pch.cpp)
   target_link_libraries(fedvlm_pch PUBLIC torch)
-  target_compile_options(fedvlm_pch PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  target_compile_options(fedvlm_pch PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
   target_precompile_headers(fedvlm_pch PRIVATE <torch/torch.h> <vector> <string> <memory> <functional>)
 endif()
 

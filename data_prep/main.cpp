@@ -1,1 +1,29 @@
-int main() { return 0; }
+// fedvlm-prep: builds federated multimodal datasets (fashion, llava) and inspects them.
+#include <CLI/CLI.hpp>
+
+#include "commands/commands.hpp"
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/core/log.hpp"
+
+int main(int argc, char** argv) {
+  fedvlm::log::setup({});
+  CLI::App app{"fedvlm-prep: build federated multimodal datasets for fedvlm and inspect them"};
+  app.require_subcommand(1);
+  app.add_option("--log-level", "trace, debug, info, warn, error")
+      ->each([](const std::string& level) { fedvlm::log::setup({.level = level}); });
+  fedvlm::prep::add_fashion_command(app);
+  fedvlm::prep::add_llava_command(app);
+  fedvlm::prep::add_inspect_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  } catch (const fedvlm::Error& error) {
+    fedvlm::log::error("{}", error.what());
+    return 1;
+  } catch (const std::exception& error) {
+    fedvlm::log::error("unexpected failure: {}", error.what());
+    return 2;
+  }
+  return 0;
+}

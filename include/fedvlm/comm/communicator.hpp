@@ -47,6 +47,10 @@ class Communicator {
   // Ends the whole job (all ranks) after a fatal error on this one. Never returns.
   [[noreturn]] virtual void abort(int exit_code) = 0;
 
+  // Whether collectives take device (CUDA) buffers directly. When false, the tensor adapters
+  // (comm/tensor_ops.hpp) stage device tensors through host memory.
+  virtual bool accepts_device_buffers() const { return false; }
+
   bool is_root() const { return rank() == 0; }
 };
 
@@ -55,14 +59,16 @@ class Communicator {
 // path must reach MPI_Abort instead, so one failing rank never hangs the others).
 void initialize(int* argc, char*** argv);
 void finalize();
-bool launched_under_mpi();  // OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK or SLURM_* with MPI
+bool launched_under_mpi();  // OMPI_COMM_WORLD_SIZE (mpirun), PMIX_RANK (srun --mpi=pmix), PMI_SIZE/PMI_RANK
 
 enum class Backend { Auto, Local, Mpi, Nccl };
 
 Backend parse_backend(const std::string& name);  // "auto", "local", "mpi", "nccl"
 
-// Auto: MPI when launched under mpirun/mpiexec/srun (or MPI support is compiled in), else Local.
-// Nccl needs a CUDA build; asking for it otherwise throws a clear error.
+// Auto: Mpi when launched under an MPI starter (initialize() must have run), else Local.
+// Local refuses to run as one of several MPI ranks; Mpi refuses to run without a starter.
+// Nccl needs a CUDA build with NCCL; asking for it otherwise throws a clear error.
+// Also records the rank for errors and logs (fedvlm::set_current_rank).
 std::unique_ptr<Communicator> make_communicator(Backend backend = Backend::Auto);
 
 }  // namespace fedvlm::comm

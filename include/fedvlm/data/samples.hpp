@@ -45,6 +45,10 @@ struct Samples {
   std::span<const std::int32_t> answer_of(std::int64_t i) const;
   std::array<float, 4> box_of(std::int64_t i) const;
 
+  // Throws fedvlm::Error unless every array has the size N implies, the pointers start at 0,
+  // never decrease and end at the token counts. `what` names the samples in the message.
+  void check(std::string_view what = "samples") const;
+
   void append(const Samples& other);                             // concatenation (same image shape)
   Samples select(std::span<const std::int64_t> indices) const;  // rows in the given order
 };

@@ -1,0 +1,44 @@
+#include <memory>
+
+#include "commands/commands.hpp"
+#include "fashion/fashion_builder.hpp"
+#include "fedvlm/core/log.hpp"
+
+namespace fedvlm::prep {
+
+void add_fashion_command(CLI::App& app) {
+  auto options = std::make_shared<FashionOptions>();
+  auto* command = app.add_subcommand(
+      "fashion",
+      "Build a multimodal federation (cls, cap, vqa, ground) from the Fashion-MNIST IDX files. "
+      "Answers are measured from the rendered pixels; see docs/datasets.md.");
+  command->add_option("--out", options->out, "Output dataset directory (must not exist unless --force)")->required();
+  command->add_option("--source", options->source, "Folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")
+      ->capture_default_str();
+  command->add_option("--tasks", options->tasks, "Comma-separated tasks from cls,cap,vqa,ground; several = multi-task")
+      ->capture_default_str();
+  command->add_option("--clients", options->clients, "Number of clients")->capture_default_str();
+  command->add_option("--public-fraction", options->public_fraction,
+                      "Fraction of the train images held out as the public split (pretraining, tokenizer)")
+      ->capture_default_str();
+  command->add_option("--train-samples", options->train_samples, "Train images to use (0 = all 60,000)")->capture_default_str();
+  command->add_option("--test-samples", options->test_samples, "Test images to use (0 = all 10,000)")->capture_default_str();
+  command->add_option("--image-size", options->image_size, "Side of the square grayscale canvas")->capture_default_str();
+  command->add_option("--vocab-size", options->vocab_size, "SentencePiece vocabulary size (an upper bound)")->capture_default_str();
+  command->add_option("--tokenizer", options->tokenizer, "Use this SentencePiece .model instead of training one");
+  command->add_option("--shards", options->shards, "Number of shard files (contiguous client ranges)")->capture_default_str();
+  command->add_option("--on-error", options->on_error, "fail, or skip unusable items and count them")->capture_default_str();
+  command->add_option("--threads", options->threads, "Rendering threads (0 = all cores; output does not depend on it)")
+      ->capture_default_str();
+  command->add_flag("--force", options->force, "Replace an existing output directory");
+  options->partition.method = "dirichlet";
+  add_partition_options(*command, options->partition);
+  command->callback([options] {
+    const auto summary = build_fashion(*options);
+    log_federation_summary(options->out.string(), summary.federation);
+    if (summary.skipped > 0) log::warn("{} items skipped", summary.skipped);
+    log::info("fashion build took {:.1f} s", summary.seconds);
+  });
+}
+
+}  // namespace fedvlm::prep

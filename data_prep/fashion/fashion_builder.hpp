@@ -1,0 +1,43 @@
+// `fedvlm-prep fashion`: a multimodal federation rendered from the real Fashion-MNIST IDX files.
+// Train images are split into a public part (pretraining, tokenizer) and the client pool, which a
+// partitioner spreads over the clients; the t10k images form the test split. Each image becomes
+// one sample of one task (drawn from stream {seed, "prep-task", split, index}); rendering draws
+// from {seed, "prep-render", split, index}, so the output does not depend on thread count.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "federation.hpp"
+#include "partition/partitioner.hpp"
+
+namespace fedvlm::prep {
+
+struct FashionOptions {
+  std::filesystem::path source = "/usr/share/datasets/fashion-mnist";
+  std::filesystem::path out;
+  std::string tasks = "cls,cap,vqa,ground";
+  std::int64_t clients = 100;
+  PartitionParams partition;
+  double public_fraction = 0.05;
+  std::int64_t train_samples = 0;  // 0: all 60,000
+  std::int64_t test_samples = 0;   // 0: all 10,000
+  int image_size = 32;
+  int vocab_size = 256;
+  std::filesystem::path tokenizer;
+  std::int64_t shards = 4;
+  bool force = false;
+  std::string on_error = "fail";  // "skip": drop items with a bad label or no visible pixel, and count them
+  int threads = 0;                // 0: all cores
+};
+
+struct FashionSummary {
+  FederationSummary federation;
+  std::int64_t skipped = 0;
+  double seconds = 0.0;
+};
+
+FashionSummary build_fashion(const FashionOptions& options);
+
+}  // namespace fedvlm::prep

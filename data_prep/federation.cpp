@@ -1,0 +1,156 @@
+#include "federation.hpp"
+
+#include <algorithm>
+#include <sstream>
+#include <unordered_map>
+
+#include <fmt/ranges.h>
+
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/core/log.hpp"
+#include "fedvlm/data/dataset.hpp"
+#include "fedvlm/data/tokenizer.hpp"
+#include "progress.hpp"
+
+namespace fedvlm::prep {
+namespace {
+
+// Prompts and answers repeat a lot (a few hundred distinct captions): encode each text once.
+class CachedEncoder {
+ public:
+  explicit CachedEncoder(const data::Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
+  const std::vector<std::int32_t>& encode(const std::string& text) {
+    auto found = cache_.find(text);
+    if (found == cache_.end()) found = cache_.emplace(text, tokenizer_.encode(text)).first;
+    return found->second;
+  }
+
+ private:
+  const data::Tokenizer& tokenizer_;
+  std::unordered_map<std::string, std::vector<std::int32_t>> cache_;
+};
+
+data::Tokenizer make_tokenizer(const FederationSpec& spec, const FederationSplits& splits) {
+  if (!spec.tokenizer_file.empty()) {
+    if (!std::filesystem::exists(spec.tokenizer_file))
+      throw InputError(fmt::format("--tokenizer {}: no such file", spec.tokenizer_file.string()));
+    return data::Tokenizer::from_file(spec.tokenizer_file);
+  }
+  if (splits.public_samples.empty())
+    throw InputError("the tokenizer is trained on the public split, which is empty: use --public-fraction > 0 or --tokenizer FILE.model");
+  std::vector<std::string> texts;
+  texts.reserve(2 * splits.public_samples.size());
+  for (const auto& sample : splits.public_samples) {
+    texts.push_back(sample.prompt);
+    texts.push_back(sample.answer);
+  }
+  log::info("training a {}-token SentencePiece model on {} public texts", spec.vocab_size, texts.size());
+  return data::Tokenizer::train(texts, spec.vocab_size, spec.partition.seed);
+}
+
+data::Samples encode(const std::vector<TextSample>& source, std::span<const std::int64_t> rows,
+                     const data::ImageShape& shape, CachedEncoder& encoder) {
+  data::Samples samples;
+  samples.image_shape = shape;
+  for (const auto row : rows) {
+    const auto& sample = source[static_cast<std::size_t>(row)];
+    FEDVLM_CHECK(static_cast<std::int64_t>(sample.image.size()) == shape.numel(), "sample {} has {} pixel values, expected {}",
+                 row, sample.image.size(), shape.numel());
+    samples.add(sample.image, sample.task, encoder.encode(sample.prompt), encoder.encode(sample.answer), sample.label, sample.box);
+  }
+  return samples;
+}
+
+std::vector<std::int64_t> all_rows(std::size_t n) {
+  std::vector<std::int64_t> rows(n);
+  for (std::size_t i = 0; i < n; ++i) rows[i] = static_cast<std::int64_t>(i);
+  return rows;
+}
+
+std::string format_number(double value) { return fmt::format("{}", value); }
+
+}  // namespace
+
+void check_output_free(const std::filesystem::path& out, bool force) {
+  if (out.empty()) throw InputError("--out is required");
+  if (std::filesystem::exists(out) && !force)
+    throw InputError(fmt::format("output {} already exists; use --force to replace it", out.string()));
+}
+
+std::vector<std::string> parse_task_list(const std::string& comma_separated) {
+  std::vector<std::string> tasks;
+  std::stringstream stream(comma_separated);
+  for (std::string task; std::getline(stream, task, ',');) {
+    task.erase(0, task.find_first_not_of(' '));
+    task.erase(task.find_last_not_of(' ') + 1);
+    if (task.empty()) continue;
+    if (std::find(data::kTaskNames.begin(), data::kTaskNames.end(), task) == data::kTaskNames.end())
+      throw InputError(fmt::format("unknown task '{}': valid are {}", task, fmt::join(data::kTaskNames, ", ")));
+    if (std::find(tasks.begin(), tasks.end(), task) == tasks.end()) tasks.push_back(task);
+  }
+  if (tasks.empty()) throw InputError(fmt::format("no task given: choose from {}", fmt::join(data::kTaskNames, ", ")));
+  return tasks;
+}
+
+FederationSummary write_federation(const FederationSpec& spec, const FederationSplits& splits) {
+  check_output_free(spec.out, spec.force);
+  if (splits.train.empty()) throw InputError("no training samples to partition");
+  if (spec.shards <= 0) throw InputError(fmt::format("--shards must be positive, got {}", spec.shards));
+
+  std::vector<std::int32_t> labels(splits.train.size());
+  std::vector<std::uint8_t> tasks(splits.train.size());
+  for (std::size_t i = 0; i < splits.train.size(); ++i) {
+    labels[i] = splits.train[i].label;
+    tasks[i] = splits.train[i].task;
+  }
+  PartitionInput input{labels, tasks, splits.natural_clients, spec.num_clients};
+  const auto assignment = partition_samples(input, spec.partition);
+
+  const auto tokenizer = make_tokenizer(spec, splits);
+  CachedEncoder encoder(tokenizer);
+
+  data::DatasetInfo info;
+  info.name = spec.name;
+  info.tasks = spec.tasks;
+  info.class_names = spec.class_names;
+  info.num_clients = spec.num_clients;
+  info.image_shape = spec.image_shape;
+  info.partition = spec.extra_attributes;
+  info.partition["partition"] = spec.partition.method;
+  info.partition["alpha"] = format_number(spec.partition.alpha);
+  info.partition["task_alpha"] = format_number(spec.partition.task_alpha);
+  info.partition["quantity_dist"] = spec.partition.quantity_dist;
+  info.partition["sigma"] = format_number(spec.partition.sigma);
+  info.partition["min_samples"] = std::to_string(spec.partition.min_samples);
+  info.partition["seed"] = std::to_string(spec.partition.seed);
+  info.tokenizer_model = tokenizer.serialized();
+
+  data::DatasetWriter writer(spec.out, info, std::min(spec.shards, spec.num_clients), spec.force);
+  writer.write_split("public", encode(splits.public_samples, all_rows(splits.public_samples.size()), spec.image_shape, encoder));
+  writer.write_split("test", encode(splits.test, all_rows(splits.test.size()), spec.image_shape, encoder));
+
+  // Rows of each client, in sample order (a counting sort keeps the output deterministic).
+  FederationSummary summary;
+  summary.client_sizes = client_sizes(assignment, spec.num_clients);
+  std::vector<std::int64_t> start(summary.client_sizes.size() + 1, 0);
+  for (std::size_t c = 0; c < summary.client_sizes.size(); ++c) start[c + 1] = start[c] + summary.client_sizes[c];
+  std::vector<std::int64_t> rows(assignment.size());
+  auto cursor = start;
+  for (std::size_t i = 0; i < assignment.size(); ++i) rows[static_cast<std::size_t>(cursor[static_cast<std::size_t>(assignment[i])]++)] = static_cast<std::int64_t>(i);
+
+  Progress progress("write clients", spec.num_clients);
+  for (std::int64_t c = 0; c < spec.num_clients; ++c) {
+    const std::span<const std::int64_t> client_rows(rows.data() + start[static_cast<std::size_t>(c)],
+                                                    static_cast<std::size_t>(summary.client_sizes[static_cast<std::size_t>(c)]));
+    writer.write_client(c, encode(splits.train, client_rows, spec.image_shape, encoder));
+    progress.advance();
+  }
+  writer.commit();
+  progress.finish();
+  summary.public_samples = static_cast<std::int64_t>(splits.public_samples.size());
+  summary.test_samples = static_cast<std::int64_t>(splits.test.size());
+  summary.vocab_size = tokenizer.vocab_size();
+  return summary;
+}
+
+}  // namespace fedvlm::prep

@@ -1,0 +1,55 @@
+// The last steps every builder shares: partition the training samples over clients, train (or
+// load) the tokenizer on the public split's text, tokenize, and write the dataset directory
+// through data::DatasetWriter (atomic: a failure leaves nothing behind).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "fedvlm/data/samples.hpp"
+#include "partition/partitioner.hpp"
+#include "text_sample.hpp"
+
+namespace fedvlm::prep {
+
+struct FederationSpec {
+  std::filesystem::path out;
+  std::string name;
+  std::vector<std::string> tasks;        // TextSample::task indexes this
+  std::vector<std::string> class_names;
+  data::ImageShape image_shape;
+  std::int64_t num_clients = 0;
+  PartitionParams partition;
+  int vocab_size = 256;
+  std::filesystem::path tokenizer_file;  // empty: train on the public split's prompts and answers
+  std::int64_t shards = 1;
+  bool force = false;
+  std::map<std::string, std::string> extra_attributes;  // stored with the partition parameters (e.g. "source")
+};
+
+struct FederationSplits {
+  std::vector<TextSample> public_samples;
+  std::vector<TextSample> train;
+  std::vector<TextSample> test;
+  std::vector<std::int64_t> natural_clients;  // client per train sample; only the natural partition reads it
+};
+
+struct FederationSummary {
+  std::vector<std::int64_t> client_sizes;
+  std::int64_t public_samples = 0;
+  std::int64_t test_samples = 0;
+  std::int32_t vocab_size = 0;
+};
+
+// InputError when `out` exists and `force` is false; builders call it before any slow work.
+void check_output_free(const std::filesystem::path& out, bool force);
+
+// Validates task names (InputError listing the valid ones) and removes duplicates, keeping order.
+std::vector<std::string> parse_task_list(const std::string& comma_separated);
+
+FederationSummary write_federation(const FederationSpec& spec, const FederationSplits& splits);
+
+}  // namespace fedvlm::prep

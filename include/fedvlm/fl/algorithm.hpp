@@ -1,0 +1,118 @@
+// Algorithm: one federated optimization algorithm, client side and server side together.
+// Everything works on FLAT float32 tensors: the model's trainable parameters as one contiguous
+// 1-D tensor of length n (x: the global vector, y: a client's local vector).
+//
+// One round, as the simulation loop drives it (DESIGN.md §3):
+//   every rank:  Accumulator acc = algorithm.make_accumulator();
+//                for each client placed on this rank (in increasing client id):
+//                  auto update = algorithm.begin_client({client, round, x, local_lr});
+//                  local steps: loss.backward(); update->adjust_gradient(grad, y);
+//                               [clip]; optimizer step   (τᵢ steps in all)
+//                  update->finish({y, τᵢ, samplesᵢ}, acc);
+//                reduce_to_root(acc, comm);                        // the ONE collective
+//   rank 0:      algorithm.server_update(x, acc, round);
+//   every rank:  buffer = root ? algorithm.pack_global(x) : empty(algorithm.broadcast_size())
+//                comm.broadcast(buffer, 0); algorithm.unpack_global(buffer, x);
+//                if (auto* states = algorithm.client_states()) states->sync(comm);
+//
+// Threads: ClientUpdate objects of different clients may run concurrently (begin_client and
+// adjust_gradient are thread-safe); finish() folds into an Accumulator, which is not: call it
+// serially, in a fixed order (increasing client id), so a rank's sum is reproducible.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "fedvlm/core/config.hpp"
+#include "fedvlm/fl/accumulator.hpp"
+
+namespace fedvlm::fl {
+
+class ClientStateStore;
+
+// Named tensors: the algorithm's state in a checkpoint (all on the CPU).
+using TensorMap = std::map<std::string, torch::Tensor>;
+
+struct ClientContext {
+  std::int64_t client = 0;    // global client id
+  std::int64_t round = 0;     // 0-based
+  torch::Tensor global;       // x at the start of the round (flat float32, length n); not modified
+  double local_lr = 0.0;      // ηₗ of this round (after the schedule, see lr_schedule.hpp)
+};
+
+struct ClientOutcome {
+  torch::Tensor params;       // y: the client's final flat vector (same length, device as x)
+  std::int64_t steps = 0;     // τᵢ: local optimizer steps taken
+  std::int64_t samples = 0;   // nᵢ: the client's training samples (weight under fl.weighting=samples)
+};
+
+// One client's participation in one round.
+class ClientUpdate {
+ public:
+  virtual ~ClientUpdate() = default;
+  // Called after every backward, before gradient clipping and the optimizer step:
+  // FedProx adds μ(y − x), SCAFFOLD adds c − cᵢ. `params` is the current y. Default: nothing.
+  virtual void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor& flat_params) {}
+  // Folds the client's contribution into `accumulator` and updates its persistent state.
+  virtual void finish(const ClientOutcome& outcome, Accumulator& accumulator) = 0;
+};
+
+class Algorithm {
+ public:
+  virtual ~Algorithm() = default;
+
+  virtual std::string name() const = 0;
+
+  // (Re)initializes server state, replicated global state and client states for a trainable
+  // vector of length n on `device` (F-2stage calls it again when the trainable set changes).
+  virtual void reset(std::int64_t n, torch::Device device = torch::kCPU) = 0;
+  std::int64_t length() const { return length_; }
+  torch::Device device() const { return device_; }
+
+  // ---- client side (every rank) ----
+  virtual std::unique_ptr<ClientUpdate> begin_client(const ClientContext& context) = 0;
+  // A zeroed accumulator with this algorithm's layout, on device().
+  virtual Accumulator make_accumulator() const = 0;
+  // Per-client state kept across rounds (SCAFFOLD's cᵢ), or nullptr when the algorithm has none.
+  virtual ClientStateStore* client_states() { return nullptr; }
+
+  // ---- server side (rank 0) ----
+  // x ← the new global vector, from the cohort totals summed over all ranks. Throws when the
+  // accumulator holds no clients or zero total weight.
+  virtual void server_update(torch::Tensor& x, const Accumulator& reduced, std::int64_t round) = 0;
+
+  // ---- the round's broadcast: x and any global state clients need (SCAFFOLD's c) ----
+  virtual std::int64_t broadcast_size() const { return length_; }  // float32 elements
+  virtual torch::Tensor pack_global(const torch::Tensor& x) const;   // rank 0
+  virtual void unpack_global(const torch::Tensor& buffer, torch::Tensor& x);  // every rank
+
+  // ---- checkpoints: server state, replicated global state and client states ----
+  // Saved by rank 0; loaded on every rank. save → load → continue is bit-identical.
+  virtual TensorMap state_dict() const = 0;
+  virtual void load_state_dict(const TensorMap& state) = 0;
+
+ protected:
+  std::int64_t length_ = 0;
+  torch::Device device_ = torch::kCPU;
+};
+
+// The registered server algorithms: fedavg fedprox fedavgm fedadagrad fedadam fedyogi scaffold fednova.
+std::vector<std::string> algorithm_names();
+bool is_server_algorithm(std::string_view name);
+// "centralized" and "local": baselines the simulation loop runs without a server algorithm.
+bool is_baseline(std::string_view name);
+
+// Builds config.algorithm, validated (InputError naming the key and value). num_clients is the
+// federation's size N (SCAFFOLD's c update uses it). Call reset(n) before use.
+std::unique_ptr<Algorithm> make_algorithm(const FlConfig& config, std::int64_t num_clients);
+
+// The weight wᵢ of a client under fl.weighting ("samples": nᵢ, "uniform": 1).
+double client_weight(const FlConfig& config, std::int64_t samples);
+
+}  // namespace fedvlm::fl

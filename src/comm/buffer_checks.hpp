@@ -1,0 +1,14 @@
+// Argument checks shared by the backends, so that every backend rejects a bad call with the
+// same message (what, which backend, the values).
+#pragma once
+
+#include "fedvlm/comm/communicator.hpp"
+
+namespace fedvlm::comm::detail {
+
+void check_root(const Communicator& comm, int root, const char* operation);
+void check_host(const Communicator& comm, const Buffer& buffer, const char* operation);
+// receive must hold size() * send.count elements of send's dtype.
+void check_allgather_buffers(const Communicator& comm, const Buffer& send, const Buffer& receive);
+
+}  // namespace fedvlm::comm::detail

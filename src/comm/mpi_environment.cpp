@@ -1,0 +1,48 @@
+// Process-wide MPI lifetime: initialize only under an MPI starter, finalize only when asked.
+#include <cstdlib>
+
+#include <mpi.h>
+
+#include "fedvlm/comm/communicator.hpp"
+#include "fedvlm/comm/mpi_check.hpp"
+#include "fedvlm/core/log.hpp"
+
+namespace fedvlm::comm {
+namespace {
+bool g_initialized_here = false;  // finalize only what initialize started
+}  // namespace
+
+bool launched_under_mpi() {
+  // Open MPI's mpirun/mpiexec, PMIx starters (srun --mpi=pmix, prterun), PMI-1/2 (MPICH hydra,
+  // srun --mpi=pmi2). A plain `srun` without an MPI plugin sets none of them: one process per task.
+  for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"}) {
+    if (std::getenv(variable) != nullptr) return true;
+  }
+  return false;
+}
+
+void initialize(int* argc, char*** argv) {
+  if (!launched_under_mpi()) return;
+  int initialized = 0;
+  FEDVLM_CHECK_MPI(MPI_Initialized(&initialized));
+  if (initialized) return;
+  // FUNNELED: ranks may run worker threads (clients trained in parallel), but only the thread
+  // that initialized MPI communicates.
+  int provided = MPI_THREAD_SINGLE;
+  FEDVLM_CHECK_MPI(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  g_initialized_here = true;
+  if (provided < MPI_THREAD_FUNNELED) {
+    log::warn("MPI provides thread level {} below MPI_THREAD_FUNNELED; keep MPI calls on the main thread",
+              provided);
+  }
+}
+
+void finalize() {
+  if (!g_initialized_here) return;
+  int finalized = 0;
+  FEDVLM_CHECK_MPI(MPI_Finalized(&finalized));
+  if (!finalized) FEDVLM_CHECK_MPI(MPI_Finalize());
+  g_initialized_here = false;
+}
+
+}  // namespace fedvlm::comm

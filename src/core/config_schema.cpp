@@ -1,0 +1,186 @@
+// Every configuration parameter, declared once: key, type, documentation, constraints.
+// The loader, validator, `--dump-config` and docs/configuration.md all read this table.
+#include "config_schema.hpp"
+
+namespace fedvlm::config_detail {
+namespace {
+
+template <class T>
+constexpr Type type_of() {
+  if constexpr (std::is_same_v<T, std::int64_t>) return Type::Int;
+  else if constexpr (std::is_same_v<T, double>) return Type::Float;
+  else if constexpr (std::is_same_v<T, bool>) return Type::Bool;
+  else if constexpr (std::is_same_v<T, std::string>) return Type::String;
+  else return Type::StringList;
+}
+
+struct Limits {
+  std::optional<double> min;
+  std::optional<double> max;
+  std::vector<std::string> choices;
+};
+
+template <class Section, class T>
+Param param(std::string key, Section Config::*section, T Section::*member, std::string doc, Limits limits = {}) {
+  return Param{
+      .key = std::move(key),
+      .type = type_of<T>(),
+      .doc = std::move(doc),
+      .get = [section, member](const Config& c) { return Value((c.*section).*member); },
+      .set = [section, member](Config& c, const Value& v) { (c.*section).*member = std::get<T>(v); },
+      .min = limits.min,
+      .max = limits.max,
+      .choices = std::move(limits.choices),
+  };
+}
+
+std::vector<Param> build_schema() {
+  using C = Config;
+  const Limits positive{.min = 1};
+  const Limits non_negative{.min = 0};
+  const Limits unit{.min = 0, .max = 1};
+  return {
+      // [data]
+      param("data.path", &C::data, &DataConfig::path, "Dataset directory (meta.h5 + shard-*.h5), made by fedvlm-prep."),
+      param("data.max_test_samples", &C::data, &DataConfig::max_test_samples,
+            "Evaluate on the first N test samples; 0 uses the whole test split.", non_negative),
+      // [model]
+      param("model.preset", &C::model, &ModelConfig::preset,
+            "Model preset: tiny, small, base (configs/model/, compiled in) or a path to a .toml file. "
+            "Applied before the config files, so their [model] keys override it."),
+      param("model.base", &C::model, &ModelConfig::base,
+            "Base checkpoint: a file, or a `fedvlm pretrain` run directory (its base.pt). Empty: random init."),
+      param("model.kind", &C::model, &ModelConfig::kind,
+            "encoder: ViT + connector + decoder (LLaVA-style); encoder-free: patches embedded into the decoder.",
+            {.choices = {"encoder", "encoder-free"}}),
+      param("model.connector", &C::model, &ModelConfig::connector, "Vision-to-language connector.",
+            {.choices = {"linear", "mlp2x_gelu", "mlp6x_gelu"}}),
+      param("model.patch_size", &C::model, &ModelConfig::patch_size,
+            "Square patch side in pixels; must divide the dataset's image height and width.", positive),
+      param("model.vision_dim", &C::model, &ModelConfig::vision_dim, "ViT width.", positive),
+      param("model.vision_layers", &C::model, &ModelConfig::vision_layers, "ViT blocks.", positive),
+      param("model.vision_heads", &C::model, &ModelConfig::vision_heads, "ViT attention heads.", positive),
+      param("model.vision_mlp_ratio", &C::model, &ModelConfig::vision_mlp_ratio, "ViT MLP width / ViT width.", positive),
+      param("model.vision_select_layer", &C::model, &ModelConfig::vision_select_layer,
+            "ViT layer whose features feed the connector: -1 last, -2 second-to-last (LLaVA).", {.max = -1}),
+      param("model.dim", &C::model, &ModelConfig::dim, "Decoder width.", positive),
+      param("model.layers", &C::model, &ModelConfig::layers, "Decoder blocks.", positive),
+      param("model.heads", &C::model, &ModelConfig::heads, "Decoder query heads.", positive),
+      param("model.kv_heads", &C::model, &ModelConfig::kv_heads, "Decoder key/value heads (grouped-query attention).",
+            positive),
+      param("model.ffn_dim", &C::model, &ModelConfig::ffn_dim, "Decoder SwiGLU hidden width.", positive),
+      param("model.max_seq_len", &C::model, &ModelConfig::max_seq_len,
+            "Longest sequence (image tokens + prompt + answer).", positive),
+      param("model.rope_theta", &C::model, &ModelConfig::rope_theta, "Rotary position base.", {.min = 1}),
+      param("model.norm_eps", &C::model, &ModelConfig::norm_eps, "RMSNorm epsilon.", {.min = 0, .max = 1}),
+      param("model.tie_embeddings", &C::model, &ModelConfig::tie_embeddings,
+            "Share the decoder's input embedding and output projection."),
+      param("model.dropout", &C::model, &ModelConfig::dropout, "Dropout in decoder and ViT blocks.", {.min = 0, .max = 0.9}),
+      // [lora]
+      param("lora.rank", &C::lora, &LoraConfig::rank, "LoRA rank r.", positive),
+      param("lora.alpha", &C::lora, &LoraConfig::alpha, "LoRA scaling numerator (scale = alpha / rank).", {.min = 0}),
+      param("lora.dropout", &C::lora, &LoraConfig::dropout, "Dropout on the LoRA input.", {.min = 0, .max = 0.9}),
+      param("lora.targets", &C::lora, &LoraConfig::targets, "Decoder projections wrapped with LoRA.",
+            {.choices = {"q", "k", "v", "o", "gate", "up", "down"}}),
+      // [finetune]
+      param("finetune.strategy", &C::finetune, &FinetuneConfig::strategy,
+            "What trains (and is communicated): F-C connector, F-L LoRA, F-CL both, F-2stage connector then LoRA, "
+            "full everything but the vision encoder.",
+            {.choices = {"F-C", "F-L", "F-CL", "F-2stage", "full"}}),
+      param("finetune.stage1_rounds", &C::finetune, &FinetuneConfig::stage1_rounds,
+            "F-2stage: rounds that train the connector before LoRA takes over.", non_negative),
+      // [fl]
+      param("fl.algorithm", &C::fl, &FlConfig::algorithm,
+            "Federated algorithm, or a baseline: centralized (union of client data) or local (each client alone).",
+            {.choices = {"fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold", "fednova",
+                         "centralized", "local"}}),
+      param("fl.rounds", &C::fl, &FlConfig::rounds, "Communication rounds.", positive),
+      param("fl.clients_per_round", &C::fl, &FlConfig::clients_per_round,
+            "Clients sampled per round (uniform, without replacement); 0: all clients.", non_negative),
+      param("fl.weighting", &C::fl, &FlConfig::weighting, "Aggregation weights: client sample counts or uniform.",
+            {.choices = {"samples", "uniform"}}),
+      param("fl.server_lr", &C::fl, &FlConfig::server_lr,
+            "Server learning rate: eta_g (FedAvg, FedAvgM, SCAFFOLD, FedNova) or eta (FedAdagrad/Adam/Yogi).",
+            {.min = 0}),
+      param("fl.server_momentum", &C::fl, &FlConfig::server_momentum, "FedAvgM momentum beta.", {.min = 0, .max = 1}),
+      param("fl.prox_mu", &C::fl, &FlConfig::prox_mu, "FedProx proximal coefficient mu.", {.min = 0}),
+      param("fl.beta1", &C::fl, &FlConfig::beta1, "FedAdagrad/FedAdam/FedYogi first-moment decay.", unit),
+      param("fl.beta2", &C::fl, &FlConfig::beta2, "FedAdam/FedYogi second-moment decay.", unit),
+      param("fl.tau", &C::fl, &FlConfig::tau, "FedAdagrad/FedAdam/FedYogi adaptivity tau.", {.min = 0}),
+      // [local]
+      param("local.epochs", &C::local, &LocalConfig::epochs, "Local epochs per round (when local.steps is 0).",
+            non_negative),
+      param("local.steps", &C::local, &LocalConfig::steps, "Local steps per round; > 0 overrides local.epochs.",
+            non_negative),
+      param("local.batch_size", &C::local, &LocalConfig::batch_size, "Local minibatch size.", positive),
+      param("local.lr", &C::local, &LocalConfig::lr, "Local learning rate (peak of the schedule).", {.min = 0}),
+      param("local.optimizer", &C::local, &LocalConfig::optimizer, "Local optimizer, fresh state every round.",
+            {.choices = {"adamw", "sgd"}}),
+      param("local.weight_decay", &C::local, &LocalConfig::weight_decay, "Decoupled (AdamW) or L2 (SGD) weight decay.",
+            {.min = 0}),
+      param("local.momentum", &C::local, &LocalConfig::momentum, "SGD momentum.", {.min = 0, .max = 1}),
+      param("local.grad_clip", &C::local, &LocalConfig::grad_clip, "Max global gradient norm; 0 disables clipping.",
+            {.min = 0}),
+      param("local.lr_schedule", &C::local, &LocalConfig::lr_schedule,
+            "Learning rate across rounds: cosine decay (as FedVLMBench) or constant.",
+            {.choices = {"cosine", "constant"}}),
+      param("local.min_lr_ratio", &C::local, &LocalConfig::min_lr_ratio, "Cosine floor as a fraction of local.lr.", unit),
+      // [eval]
+      param("eval.every", &C::eval, &EvalConfig::every, "Evaluate every N rounds (and after the last); 0: only at the end.",
+            non_negative),
+      param("eval.batch_size", &C::eval, &EvalConfig::batch_size, "Generation batch size.", positive),
+      param("eval.max_new_tokens", &C::eval, &EvalConfig::max_new_tokens, "Longest generated answer.", positive),
+      // [checkpoint]
+      param("checkpoint.every", &C::checkpoint, &CheckpointConfig::every,
+            "Checkpoint every N rounds; 0: only at the end and on SIGTERM/SIGUSR1.", non_negative),
+      param("checkpoint.keep", &C::checkpoint, &CheckpointConfig::keep, "Most recent checkpoints kept.", positive),
+      // [pretrain]
+      param("pretrain.vision_steps", &C::pretrain, &PretrainConfig::vision_steps,
+            "Vision encoder pretraining steps on the public split.", non_negative),
+      param("pretrain.lm_steps", &C::pretrain, &PretrainConfig::lm_steps,
+            "Language model pretraining steps on the public split's text.", non_negative),
+      param("pretrain.batch_size", &C::pretrain, &PretrainConfig::batch_size, "Pretraining batch size.", positive),
+      param("pretrain.lr", &C::pretrain, &PretrainConfig::lr, "Pretraining learning rate.", {.min = 0}),
+      // [run]
+      param("run.dir", &C::run, &RunConfig::dir, "Parent directory of run directories."),
+      param("run.name", &C::run, &RunConfig::name,
+            "Run directory name under run.dir; empty: the config file's name (or 'run')."),
+      param("run.seed", &C::run, &RunConfig::seed, "Seed of every random stream.", non_negative),
+      param("run.threads", &C::run, &RunConfig::threads,
+            "Torch intra-op threads per rank; 0: cores divided by the ranks on this node.", non_negative),
+      param("run.device", &C::run, &RunConfig::device, "Where ranks compute: cpu, cuda (one GPU per rank), auto.",
+            {.choices = {"cpu", "cuda", "auto"}}),
+      param("run.comm", &C::run, &RunConfig::comm, "Communicator backend: auto (MPI under a launcher), local, mpi, nccl.",
+            {.choices = {"auto", "local", "mpi", "nccl"}}),
+      param("run.log_level", &C::run, &RunConfig::log_level, "Console log level of rank 0.",
+            {.choices = {"trace", "debug", "info", "warn", "error"}}),
+      param("run.progress_seconds", &C::run, &RunConfig::progress_seconds, "Minimum seconds between progress lines.",
+            non_negative),
+  };
+}
+
+}  // namespace
+
+const std::vector<Param>& schema() {
+  static const std::vector<Param> params = build_schema();
+  return params;
+}
+
+const Param* find_param(const std::string& key) {
+  for (const auto& p : schema())
+    if (p.key == key) return &p;
+  return nullptr;
+}
+
+const char* type_name(Type type) {
+  switch (type) {
+    case Type::Int: return "integer";
+    case Type::Float: return "number";
+    case Type::Bool: return "boolean";
+    case Type::String: return "string";
+    case Type::StringList: return "list of strings";
+  }
+  return "?";
+}
+
+}  // namespace fedvlm::config_detail

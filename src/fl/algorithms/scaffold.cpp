@@ -1,0 +1,124 @@
+// SCAFFOLD (Karimireddy et al. 2020) with option II control variates.
+//   client: gradient + (c − cᵢ) at every local step; afterwards
+//           cᵢ⁺ = cᵢ − c + (x − yᵢ)/(τᵢ·ηₗ), contributing Δcᵢ = cᵢ⁺ − cᵢ
+//   server: x ← x + η_g·Δ;  c ← c + (|S|/N)·mean_S Δcᵢ = c + Σ_S Δcᵢ / N
+// c is replicated on every rank through the round's broadcast ([x, c]); the cᵢ live in the
+// replicated ClientStateStore. A client that took no step keeps its cᵢ and contributes Δcᵢ = 0.
+#include <fmt/format.h>
+
+#include "base.hpp"
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/fl/client_state.hpp"
+
+namespace fedvlm::fl {
+namespace {
+
+constexpr std::string_view kControlDeltaSegment = "control_delta";  // [n] Σ Δcᵢ (unweighted)
+
+class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
+ public:
+  ScaffoldClientUpdate(const FlConfig& config, const ClientContext& context, std::int64_t length,
+                       const torch::Tensor& server_control, ClientStateStore& store)
+      : PlainClientUpdate(config, context, length), server_control_(server_control), store_(store) {
+    FEDVLM_CHECK(context.local_lr > 0.0, "scaffold client {} round {}: the local learning rate must be positive, got {}",
+                 context.client, context.round, context.local_lr);
+    client_control_ = store.get(context.client).to(server_control.device());
+    correction_ = server_control - client_control_;
+  }
+
+  void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor&) override { flat_grad.add_(correction_); }
+
+  void finish(const ClientOutcome& outcome, Accumulator& accumulator) override {
+    double weight = 0.0;
+    const torch::Tensor difference = fold_delta(outcome, accumulator, &weight);  // y − x, float64
+    if (outcome.steps == 0) return;
+    const double scale = -1.0 / (static_cast<double>(outcome.steps) * context_.local_lr);
+    // cᵢ⁺ = cᵢ − c + (x − y)/(τ·ηₗ), kept in float32 like every stored state.
+    const torch::Tensor updated =
+        (client_control_ - server_control_).add_(difference.to(torch::kFloat32), scale);
+    accumulator.segment(kControlDeltaSegment)
+        .add_(updated.to(accumulator.buffer().device(), torch::kFloat64) -
+              client_control_.to(accumulator.buffer().device(), torch::kFloat64));
+    store_.put(context_.client, updated);
+  }
+
+ private:
+  torch::Tensor server_control_;  // c (shared with the algorithm; unchanged during a round)
+  ClientStateStore& store_;
+  torch::Tensor client_control_;  // cᵢ at the start of the round
+  torch::Tensor correction_;      // c − cᵢ
+};
+
+class Scaffold final : public detail::AlgorithmBase {
+ public:
+  Scaffold(const FlConfig& config, std::int64_t num_clients) : AlgorithmBase(config), num_clients_(num_clients) {}
+  std::string name() const override { return "scaffold"; }
+
+  std::unique_ptr<ClientUpdate> begin_client(const ClientContext& context) override {
+    check_context(context);
+    FEDVLM_CHECK(context.client < num_clients_, "scaffold: client {} is outside the federation of {} clients",
+                 context.client, num_clients_);
+    return std::make_unique<ScaffoldClientUpdate>(config_, context, length_, server_control_, client_controls_);
+  }
+
+  Accumulator make_accumulator() const override {
+    FEDVLM_CHECK(length_ > 0, "scaffold: reset(n) must run before make_accumulator()");
+    auto layout = standard_layout(length_);
+    layout.push_back({std::string(kControlDeltaSegment), length_});
+    return Accumulator(std::move(layout), device_);
+  }
+
+  ClientStateStore* client_states() override { return &client_controls_; }
+
+  void server_update(torch::Tensor& x, const Accumulator& reduced, std::int64_t round) override {
+    check_global(x, "server_update");
+    x.add_(mean_delta(reduced, round), config_.server_lr);
+    server_control_.add_(
+        (reduced.segment(kControlDeltaSegment) / static_cast<double>(num_clients_)).to(device_, torch::kFloat32));
+  }
+
+  std::int64_t broadcast_size() const override { return 2 * length_; }
+
+  torch::Tensor pack_global(const torch::Tensor& x) const override {
+    check_global(x, "pack_global");
+    return torch::cat({x, server_control_.to(x.device())});
+  }
+
+  void unpack_global(const torch::Tensor& buffer, torch::Tensor& x) override {
+    Algorithm::unpack_global(buffer, x);
+    server_control_.copy_(buffer.narrow(0, length_, length_));
+  }
+
+ private:
+  void reset_state() override {
+    server_control_ = torch::zeros({length_}, torch::TensorOptions().device(device_));
+    client_controls_.reset(length_);
+  }
+  void save_state(TensorMap& state) const override {
+    detail::put_state(state, "server_control", server_control_);
+    state["num_clients"] = torch::tensor({num_clients_}, torch::kInt64);
+    for (auto& [name, tensor] : client_controls_.state_dict()) state[name] = tensor;
+  }
+  void load_state(const TensorMap& state) override {
+    const auto saved = state.find("num_clients");
+    FEDVLM_CHECK(saved != state.end() && saved->second.item<std::int64_t>() == num_clients_,
+                 "scaffold checkpoint state is for a different number of clients (this run has {})", num_clients_);
+    detail::take_state(state, "server_control", server_control_);
+    TensorMap clients;
+    for (const auto& [name, tensor] : state)
+      if (name.starts_with("client_")) clients[name] = tensor;
+    client_controls_.load_state_dict(clients);
+  }
+
+  std::int64_t num_clients_;
+  torch::Tensor server_control_;        // c, replicated on every rank
+  ClientStateStore client_controls_;    // cᵢ, replicated on every rank
+};
+
+}  // namespace
+
+std::unique_ptr<Algorithm> make_scaffold(const FlConfig& config, std::int64_t num_clients) {
+  return std::make_unique<Scaffold>(config, num_clients);
+}
+
+}  // namespace fedvlm::fl

@@ -1,0 +1,202 @@
+#include "fedvlm/model/checkpoint.hpp"
+
+#include <sstream>
+
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fs.hpp"
+#include "fedvlm/model/flat_view.hpp"
+#include "fedvlm/model/vlm.hpp"
+
+namespace fedvlm::model {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::int64_t kVersion = 1;
+
+std::string join(const std::vector<std::string>& items, char separator) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? std::string(1, separator) : "") + items[i];
+  return out;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+void write_header(torch::serialize::OutputArchive& archive, const std::string& format, const ConfigFields& config) {
+  archive.write("format", c10::IValue(format));
+  archive.write("version", c10::IValue(kVersion));
+  for (const auto& [key, value] : config) archive.write("config." + key, c10::IValue(value));
+}
+
+std::string read_string(torch::serialize::InputArchive& archive, const fs::path& path, const std::string& key) {
+  c10::IValue value;
+  if (!archive.try_read(key, value) || !value.isString()) {
+    throw InputError(fmt::format("checkpoint {} has no \"{}\" entry: not a fedvlm checkpoint, or damaged",
+                                 path.string(), key));
+  }
+  return value.toStringRef();
+}
+
+// Opens `path`, checks its format and that its config fields equal `expected`.
+torch::serialize::InputArchive open_checked(const fs::path& path, const std::string& format,
+                                            const ConfigFields& expected) {
+  if (!fs::is_regular_file(path)) throw InputError(fmt::format("checkpoint {} does not exist", path.string()));
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path.string(), torch::kCPU);
+  } catch (const c10::Error& error) {
+    throw InputError(fmt::format("cannot read checkpoint {}: {}", path.string(), error.what_without_backtrace()));
+  }
+  const auto found_format = read_string(archive, path, "format");
+  if (found_format != format) {
+    throw InputError(fmt::format("checkpoint {} is a \"{}\" file, expected \"{}\"", path.string(), found_format, format));
+  }
+  c10::IValue version;
+  archive.read("version", version);
+  if (version.toInt() != kVersion) {
+    throw InputError(fmt::format("checkpoint {} has version {}, this build reads version {}", path.string(),
+                                 version.toInt(), kVersion));
+  }
+  std::vector<std::string> mismatches;
+  for (const auto& [key, value] : expected) {
+    c10::IValue stored;
+    const bool present = archive.try_read("config." + key, stored) && stored.isString();
+    const std::string found = present ? stored.toStringRef() : "(absent)";
+    if (found != value) mismatches.push_back(fmt::format("{}: expected {}, found {}", key, value, found));
+  }
+  if (!mismatches.empty()) {
+    throw InputError(fmt::format("checkpoint {} was written for a different model: {}", path.string(),
+                                 join(mismatches, ';')));
+  }
+  return archive;
+}
+
+}  // namespace
+
+ConfigFields base_config_fields(const VisionLanguageModel& model) {
+  const auto& m = model.model_config();
+  const auto& shape = model.image_shape();
+  ConfigFields fields = {
+      {"model.kind", m.kind},
+      {"image_shape", fmt::format("{}x{}x{}", shape.channels, shape.height, shape.width)},
+      {"vocab_size", std::to_string(model.vocab_size())},
+      {"model.patch_size", std::to_string(m.patch_size)},
+      {"model.dim", std::to_string(m.dim)},
+      {"model.layers", std::to_string(m.layers)},
+      {"model.heads", std::to_string(m.heads)},
+      {"model.kv_heads", std::to_string(m.kv_heads)},
+      {"model.ffn_dim", std::to_string(m.ffn_dim)},
+      {"model.rope_theta", fmt::format("{}", m.rope_theta)},
+      {"model.norm_eps", fmt::format("{}", m.norm_eps)},
+      {"model.tie_embeddings", m.tie_embeddings ? "true" : "false"},
+  };
+  if (!model.encoder_free()) {
+    fields["model.vision_dim"] = std::to_string(m.vision_dim);
+    fields["model.vision_layers"] = std::to_string(m.vision_layers);
+    fields["model.vision_heads"] = std::to_string(m.vision_heads);
+    fields["model.vision_mlp_ratio"] = std::to_string(m.vision_mlp_ratio);
+    fields["model.vision_select_layer"] = std::to_string(m.vision_select_layer);
+  }
+  return fields;
+}
+
+ConfigFields finetune_config_fields(const VisionLanguageModel& model) {
+  auto fields = base_config_fields(model);
+  const auto& lora = model.lora_config();
+  if (!model.encoder_free()) fields["model.connector"] = model.model_config().connector;
+  fields["lora.rank"] = std::to_string(lora.rank);
+  fields["lora.alpha"] = fmt::format("{}", lora.alpha);
+  fields["lora.targets"] = join(lora.targets, ',');
+  return fields;
+}
+
+fs::path resolve_base_path(const std::string& base) {
+  const fs::path path(base);
+  return fs::is_directory(path) ? path / "base.pt" : path;
+}
+
+void save_base_checkpoint(const fs::path& path, VisionLanguageModel& model, std::span<const std::uint8_t> tokenizer_model) {
+  const auto groups = model.parameter_groups();
+  NamedParameters stored = groups.vision;
+  stored.insert(stored.end(), groups.decoder.begin(), groups.decoder.end());
+  torch::serialize::OutputArchive archive;
+  write_header(archive, "fedvlm-base", base_config_fields(model));
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    names.push_back(stored[i].first);
+    archive.write(fmt::format("t{}", i), stored[i].second.detach().to(torch::kCPU));
+  }
+  archive.write("names", c10::IValue(join(names, '\n')));
+  auto tokenizer = torch::empty({static_cast<std::int64_t>(tokenizer_model.size())}, torch::kUInt8);
+  std::copy(tokenizer_model.begin(), tokenizer_model.end(), tokenizer.data_ptr<std::uint8_t>());
+  archive.write("tokenizer", tokenizer);
+  write_atomically(path, [&](const fs::path& temporary) { archive.save_to(temporary.string()); });
+}
+
+std::vector<std::uint8_t> load_base_checkpoint(const fs::path& path, VisionLanguageModel& model,
+                                               std::span<const std::uint8_t> expected_tokenizer) {
+  auto archive = open_checked(path, "fedvlm-base", base_config_fields(model));
+  torch::Tensor tokenizer;
+  archive.read("tokenizer", tokenizer);
+  std::vector<std::uint8_t> bytes(tokenizer.data_ptr<std::uint8_t>(), tokenizer.data_ptr<std::uint8_t>() + tokenizer.numel());
+  if (!expected_tokenizer.empty() && !std::equal(bytes.begin(), bytes.end(), expected_tokenizer.begin(), expected_tokenizer.end())) {
+    throw InputError(fmt::format("checkpoint {} was pretrained with a different tokenizer than the dataset's "
+                                 "({} vs {} bytes of SentencePiece model); pretrain on this dataset",
+                                 path.string(), bytes.size(), expected_tokenizer.size()));
+  }
+  const auto names = split_lines(read_string(archive, path, "names"));
+  auto parameters = model.named_parameters();
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto* target = parameters.find(names[i]);
+    if (target == nullptr) throw InputError(fmt::format("checkpoint {} holds {}, unknown to this model", path.string(), names[i]));
+    torch::Tensor value;
+    archive.read(fmt::format("t{}", i), value);
+    FEDVLM_CHECK(value.sizes() == target->sizes(), "checkpoint {}: {} has shape {}, the model {}", path.string(),
+                 names[i], value.sizes(), target->sizes());
+    target->copy_(value);
+  }
+  return bytes;
+}
+
+void save_finetuned(const fs::path& path, VisionLanguageModel& model, const TrainableSet& trainable, Strategy strategy,
+                    std::int64_t round) {
+  torch::serialize::OutputArchive archive;
+  write_header(archive, "fedvlm-finetuned", finetune_config_fields(model));
+  archive.write("strategy", c10::IValue(strategy_name(strategy)));
+  archive.write("round", c10::IValue(std::to_string(round)));
+  archive.write("names", c10::IValue(join(trainable.names, '\n')));
+  archive.write("trainable", flatten_values(trainable.parameters).to(torch::kCPU));
+  write_atomically(path, [&](const fs::path& temporary) { archive.save_to(temporary.string()); });
+}
+
+FinetunedState load_finetuned(const fs::path& path, const VisionLanguageModel& model, const torch::Device& device) {
+  auto archive = open_checked(path, "fedvlm-finetuned", finetune_config_fields(model));
+  FinetunedState state;
+  state.strategy = parse_strategy(read_string(archive, path, "strategy"));
+  state.round = std::stoll(read_string(archive, path, "round"));
+  state.names = split_lines(read_string(archive, path, "names"));
+  archive.read("trainable", state.trainable);
+  state.trainable = state.trainable.to(device);
+  return state;
+}
+
+TrainableSet restore_finetuned(VisionLanguageModel& model, const FinetunedState& state, std::int64_t stage1_rounds) {
+  auto set = apply_strategy(model, state.strategy, state.round, stage1_rounds);
+  if (set.names != state.names) {
+    throw InputError(fmt::format("fine-tuned state of strategy {} round {} holds {} tensors, but this model trains {} "
+                                 "then (finetune.stage1_rounds={} differs from the run that wrote it?)",
+                                 strategy_name(state.strategy), state.round, state.names.size(), set.names.size(),
+                                 stage1_rounds));
+  }
+  assign_values(set.parameters, state.trainable);
+  return set;
+}
+
+}  // namespace fedvlm::model

@@ -1,0 +1,24 @@
+#include "fedvlm/model/connector.hpp"
+
+#include "fedvlm/core/error.hpp"
+
+namespace fedvlm::model {
+
+std::string connector_names() { return "linear, mlp2x_gelu, mlp6x_gelu"; }
+
+torch::nn::Sequential make_connector(const std::string& name, std::int64_t vision_dim, std::int64_t dim) {
+  std::int64_t depth = 0;
+  if (name == "linear") depth = 1;
+  if (name == "mlp2x_gelu") depth = 2;
+  if (name == "mlp6x_gelu") depth = 6;
+  if (depth == 0) throw InputError(fmt::format("model.connector=\"{}\" is unknown; choose one of {}", name, connector_names()));
+  torch::nn::Sequential connector;
+  connector->push_back(torch::nn::Linear(vision_dim, dim));
+  for (std::int64_t i = 1; i < depth; ++i) {
+    connector->push_back(torch::nn::GELU());
+    connector->push_back(torch::nn::Linear(dim, dim));
+  }
+  return connector;
+}
+
+}  // namespace fedvlm::model

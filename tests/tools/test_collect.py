@@ -1,0 +1,104 @@
+"""tools/collect.py on fake run directories: rows, columns, values, incomplete runs."""
+import csv
+import io
+import json
+import subprocess
+import tempfile
+import unittest
+from pathlib import Path
+
+from fake_runs import PYTHON, TOOLS, base_config, make_run
+
+TORN = '{"round": 11, "phase": "ev'
+
+
+class CollectTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.runs = Path(self.tmp.name) / "runs"
+        make_run(self.runs, "b-prox", base_config("b-prox", "fedprox", lr=0.01), accuracy=0.7,
+                 torn_tail=TORN)
+        make_run(self.runs, "a-avg", base_config("a-avg", "fedavg"), accuracy=0.6)
+        make_run(self.runs, "c-unfinished", base_config("c-unfinished", "scaffold"), accuracy=None)
+        # A run one level deeper (a sweep's run.dir), found by the recursive scan.
+        make_run(self.runs / "sweep", "d-avg", base_config("d-avg", "fedavg", seed=2), accuracy=0.4)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def collect(self, *args):
+        result = subprocess.run([PYTHON, str(TOOLS / "collect.py"), *map(str, args)],
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result
+
+    def read_csv(self, text):
+        return list(csv.DictReader(io.StringIO(text)))
+
+    def test_one_row_per_finished_run_sorted_by_directory(self):
+        result = self.collect(self.runs)
+        rows = self.read_csv(result.stdout)
+        self.assertEqual([row["run"] for row in rows], ["a-avg", "b-prox", "d-avg"])
+        self.assertIn("c-unfinished: no readable summary.json", result.stderr)
+
+    def test_columns_hold_always_keys_swept_keys_then_metrics_in_stable_order(self):
+        header = self.collect(self.runs).stdout.splitlines()[0].split(",")
+        self.assertEqual(header, [
+            "run", "fl.algorithm", "finetune.strategy", "data.path", "run.seed", "local.lr",
+            "rounds", "wall_seconds", "throughput.rounds_per_hour", "throughput.samples_per_second",
+            "final.cls.accuracy", "final.cls.loss", "best.cls.accuracy", "run_dir"])
+
+    def test_values_come_from_config_and_summary(self):
+        rows = {row["run"]: row for row in self.read_csv(self.collect(self.runs).stdout)}
+        prox = rows["b-prox"]
+        self.assertEqual(prox["fl.algorithm"], "fedprox")
+        self.assertEqual(float(prox["local.lr"]), 0.01)
+        self.assertEqual(float(prox["final.cls.accuracy"]), 0.7)
+        self.assertAlmostEqual(float(prox["best.cls.accuracy"]), 0.71)
+        self.assertEqual(int(prox["rounds"]), 10)
+        self.assertEqual(rows["d-avg"]["run.seed"], "2")
+        self.assertEqual(Path(rows["a-avg"]["run_dir"]), self.runs / "a-avg")
+
+    def test_unvarying_keys_other_than_always_keys_are_left_out(self):
+        header = self.collect(self.runs / "a-avg").stdout.splitlines()[0].split(",")
+        self.assertNotIn("local.lr", header)
+        self.assertNotIn("model.preset", header)
+        self.assertIn("finetune.strategy", header)
+
+    def test_jsonl_output_to_file_keeps_types(self):
+        out = Path(self.tmp.name) / "table" / "results.jsonl"
+        self.collect(self.runs, "-o", out)
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        self.assertEqual(len(rows), 3)
+        self.assertEqual(rows[0]["run.seed"], 1)
+        self.assertEqual(rows[0]["final.cls.accuracy"], 0.6)
+        self.assertEqual(list(rows[0])[:2], ["run", "fl.algorithm"])
+
+    def test_curves_skip_torn_last_line_and_include_unfinished_runs(self):
+        result = self.collect(self.runs, "--curves", "--format", "jsonl")
+        rows = [json.loads(line) for line in result.stdout.splitlines()]
+        self.assertIn("metrics.jsonl:13: torn last line skipped", result.stderr)
+        prox = [r for r in rows if r["run"] == "b-prox"]
+        self.assertEqual(len(prox), 12)  # 10 train losses + 2 evals; the torn 13th is dropped
+        self.assertEqual(max(r["round"] for r in prox), 10)
+        self.assertIn("c-unfinished", {r["run"] for r in rows})
+        evals = [r for r in prox if r["phase"] == "eval"]
+        self.assertEqual([(r["round"], r["value"]) for r in evals], [(5, 0.35), (10, 0.7)])
+
+    def test_no_runs_is_an_error(self):
+        empty = Path(self.tmp.name) / "empty"
+        empty.mkdir()
+        result = subprocess.run([PYTHON, str(TOOLS / "collect.py"), str(empty)],
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("no runs found", result.stderr)
+
+    def test_corrupt_summary_is_skipped_not_fatal(self):
+        (self.runs / "a-avg" / "summary.json").write_text('{"final": ')
+        result = self.collect(self.runs)
+        self.assertEqual([row["run"] for row in self.read_csv(result.stdout)], ["b-prox", "d-avg"])
+        self.assertIn("summary.json: unreadable", result.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

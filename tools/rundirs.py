@@ -1,0 +1,187 @@
+"""Reading fedvlm run directories (DESIGN.md §7) for tools/collect.py and tools/plot.py.
+
+A run directory holds config.toml (the resolved config), metrics.jsonl, summary.json (written
+when the run finishes), checkpoints/ and logs/. Runs may be in flight or killed, so every
+reader here tolerates a missing file or a torn last line and warns on stderr instead.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runconfig import flatten
+
+RUN_FILES = ("summary.json", "metrics.jsonl", "config.toml")
+# Keys always reported, whether or not they vary: they name the experiment.
+ALWAYS_KEYS = ("fl.algorithm", "finetune.strategy", "data.path", "run.seed")
+# Keys that differ between runs without being an experimental variable.
+NOT_SWEPT = ("run.name", "run.dir")
+TASK_ORDER = ("cls", "cap", "vqa", "ground", "all")
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict = field(default_factory=dict)  # flat "section.key" -> value
+    summary: dict | None = None
+    metrics: list = field(default_factory=list)  # the objects of metrics.jsonl
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("run.name") or self.path.name)
+
+
+def is_run_dir(path: Path) -> bool:
+    return any((path / name).is_file() for name in RUN_FILES)
+
+
+def find_run_dirs(paths: list) -> list[Path]:
+    """Each argument is a run directory or a tree holding run directories (any depth)."""
+    found = []
+    for root in map(Path, paths):
+        if not root.is_dir():
+            warn(f"{root}: not a directory, skipped")
+            continue
+        if is_run_dir(root):
+            found.append(root)
+            continue
+        for directory, subdirs, _ in os.walk(root):
+            here = Path(directory)
+            if here != root and is_run_dir(here):
+                found.append(here)
+                subdirs.clear()  # checkpoints/ and logs/ hold no runs
+            else:
+                subdirs.sort()
+    return sorted(dict.fromkeys(found))
+
+
+def read_json(path: Path):
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    except (OSError, ValueError) as error:
+        warn(f"{path}: unreadable ({error})")
+        return None
+
+
+def read_config(path: Path) -> dict:
+    try:
+        with open(path, "rb") as stream:
+            return flatten(tomllib.load(stream))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        warn(f"{path}: unreadable ({error}); its config columns stay empty")
+        return {}
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The objects of metrics.jsonl; a torn or malformed line is skipped with a warning."""
+    records = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as stream:
+            lines = stream.readlines()
+    except OSError:
+        return records
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not an object")
+            record["round"] = int(record["round"])
+            record["value"] = float(record["value"])
+        except (ValueError, KeyError, TypeError) as error:
+            torn = number == len(lines) and not line.endswith("\n")
+            warn(f"{path}:{number}: {'torn last line' if torn else 'bad line'} skipped ({error})")
+            continue
+        records.append(record)
+    return records
+
+
+def load_run(path: Path, with_metrics: bool = False) -> Run:
+    summary = read_json(path / "summary.json") if (path / "summary.json").is_file() else None
+    if summary is not None and not isinstance(summary, dict):
+        warn(f"{path / 'summary.json'}: not a JSON object, ignored")
+        summary = None
+    run = Run(path, read_config(path / "config.toml") if (path / "config.toml").is_file() else {},
+              summary)
+    if with_metrics:
+        run.metrics = read_metrics(path / "metrics.jsonl")
+    return run
+
+
+def load_runs(paths: list, require_summary: bool, with_metrics: bool = False) -> list[Run]:
+    runs = []
+    for path in find_run_dirs(paths):
+        run = load_run(path, with_metrics)
+        if require_summary and run.summary is None:
+            warn(f"{path}: no readable summary.json (unfinished or killed run), skipped")
+            continue
+        runs.append(run)
+    return runs
+
+
+def comparable(value):
+    if isinstance(value, list):
+        return tuple(comparable(v) for v in value)
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return value
+
+
+def swept_keys(runs: list[Run]) -> list[str]:
+    """Config keys whose value differs across runs (missing counts as a value), in the order
+    of the first config that has them; ALWAYS_KEYS first."""
+    order = list(ALWAYS_KEYS)
+    for run in runs:
+        order += [key for key in run.config if key not in order]
+    missing = object()
+    varying = [key for key in order if key not in NOT_SWEPT and key not in ALWAYS_KEYS and
+               len({comparable(run.config[key]) if key in run.config else missing
+                    for run in runs}) > 1]
+    return list(ALWAYS_KEYS) + varying
+
+
+def varying_keys(runs: list[Run]) -> list[str]:
+    """swept_keys without the always-reported ones that do not actually vary."""
+    keys = swept_keys(runs)
+    return [key for key in keys if len({comparable(run.config.get(key)) for run in runs}) > 1]
+
+
+def short_value(value) -> str:
+    text = str(value)
+    return text.rstrip("/").rsplit("/", 1)[-1] if "/" in text else text
+
+
+def label(run: Run, keys: list[str]) -> str:
+    """A legend label from the keys that vary: 'algorithm=fedavg path=fashion-a0.5'."""
+    if not keys:
+        return run.name
+    return " ".join(f"{key.split('.')[-1]}={short_value(run.config.get(key, '-'))}" for key in keys)
+
+
+def task_rank(task: str) -> tuple:
+    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+
+
+def metric_table(summary: dict, section: str) -> dict:
+    """{"final": {"cls": {"accuracy": x}}} -> {"final.cls.accuracy": x}, tasks in TASK_ORDER."""
+    table = summary.get(section)
+    if not isinstance(table, dict):
+        return {}
+    flat = {}
+    for task in sorted(table, key=task_rank):
+        metrics = table[task]
+        if isinstance(metrics, dict):
+            for metric in sorted(metrics):
+                flat[f"{section}.{task}.{metric}"] = metrics[metric]
+    return flat
