@@ -17,14 +17,23 @@ std::string task_mix(const DatasetInfo& info, const SplitStatistics& split) {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
+class Lines {
+ public:
+  template <class... Args>
+  void operator()(fmt::format_string<Args...> format, Args&&... args) {
+    fmt::format_to(std::back_inserter(text_), format, std::forward<Args>(args)...);
+    text_ += '\n';
+  }
+  std::string take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+};
+
 }  // namespace
 
 std::string format_statistics(const DatasetInfo& info, const DatasetStatistics& s, std::int64_t max_clients_listed) {
-  std::string out;
-  auto line = [&out](auto&&... args) {
-    fmt::format_to(std::back_inserter(out), std::forward<decltype(args)>(args)...);
-    out += '\n';
-  };
+  Lines line;
   line("dataset      {}", info.name);
   line("images       {}x{}x{} (C x H x W, uint8)", info.image_shape.channels, info.image_shape.height,
        info.image_shape.width);
@@ -57,7 +66,7 @@ std::string format_statistics(const DatasetInfo& info, const DatasetStatistics& 
       for (std::int64_t k = 0; k < listed; ++k) line("  client {:>5}: {}", k, fmt::join(s.client_label_counts[k], " "));
     }
   }
-  return out;
+  return line.take();
 }
 
 }  // namespace fedvlm::data

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "fedvlm/core/error.hpp"
 #include "fedvlm/core/rng.hpp"
 #include "fedvlm/data/dataset.hpp"
 

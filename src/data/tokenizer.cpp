@@ -1,40 +1,23 @@
+// Tokenizer over the SentencePiece plugin (src/data/plugin/sentencepiece_plugin.cpp), which
+// sentencepiece_plugin_loader.cpp loads in isolation: SentencePiece and LibTorch carry
+// incompatible protobuf copies and cannot share one symbol scope.
 #include "fedvlm/data/tokenizer.hpp"
-
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
 
 #include <fstream>
 #include <iterator>
-#include <unordered_map>
 
 #include "fedvlm/core/error.hpp"
+#include "sentencepiece_plugin.hpp"
 
 namespace fedvlm::data {
-namespace {
-
-// Feeds in-memory texts to the trainer (no temporary corpus file).
-class TextIterator : public sentencepiece::SentenceIterator {
- public:
-  explicit TextIterator(const std::vector<std::string>& texts) : texts_(texts) {}
-  bool done() const override { return index_ >= texts_.size(); }
-  void Next() override { ++index_; }
-  const std::string& value() const override { return texts_[index_]; }
-  sentencepiece::util::Status status() const override { return {}; }
-
- private:
-  const std::vector<std::string>& texts_;
-  std::size_t index_ = 0;
-};
-
-void check_status(const sentencepiece::util::Status& status, const std::string& what) {
-  if (!status.ok()) throw InputError(fmt::format("SentencePiece: {}: {}", what, status.ToString()));
-}
-
-}  // namespace
 
 struct Tokenizer::State {
-  sentencepiece::SentencePieceProcessor processor;
-  std::string serialized;
+  void* processor = nullptr;
+  std::vector<std::uint8_t> serialized;
+  int info[5] = {0, 0, 0, 0, 0};  // vocab, pad, bos, eos, unk
+  ~State() {
+    if (processor != nullptr) sentencepiece_plugin().destroy(processor);
+  }
 };
 
 Tokenizer::Tokenizer() : state_(std::make_unique<State>()) {}
@@ -43,10 +26,16 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_serialized(std::span<const std::uint8_t> model_bytes) {
+  const SentencePiecePlugin& plugin = sentencepiece_plugin();
   Tokenizer tokenizer;
   tokenizer.state_->serialized.assign(model_bytes.begin(), model_bytes.end());
-  check_status(tokenizer.state_->processor.LoadFromSerializedProto(tokenizer.state_->serialized),
-               fmt::format("loading a {}-byte serialized model", model_bytes.size()));
+  char* error = nullptr;
+  tokenizer.state_->processor =
+      plugin.load(reinterpret_cast<const char*>(model_bytes.data()), model_bytes.size(), &error);
+  if (tokenizer.state_->processor == nullptr)
+    throw InputError(fmt::format("SentencePiece: loading a {}-byte model: {}", model_bytes.size(),
+                                 plugin.take_string(error)));
+  plugin.info(tokenizer.state_->processor, tokenizer.state_->info);
   return tokenizer;
 }
 
@@ -64,51 +53,66 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& model_file) {
 Tokenizer Tokenizer::train(const std::vector<std::string>& texts, int vocab_size, std::uint64_t seed) {
   if (texts.empty()) throw InputError("Tokenizer::train: no texts");
   if (vocab_size < 8) throw InputError(fmt::format("Tokenizer::train: vocab_size {} is too small", vocab_size));
-  const std::unordered_map<std::string, std::string> options = {
-      {"model_type", "unigram"},        {"vocab_size", std::to_string(vocab_size)},
-      {"split_digits", "true"},         {"byte_fallback", "false"},
-      {"character_coverage", "1.0"},    {"hard_vocab_limit", "false"},
-      {"pad_id", "0"},                  {"bos_id", "1"},
-      {"eos_id", "2"},                  {"unk_id", "3"},
-      {"num_threads", "1"},             {"minloglevel", "2"},  // quiet; one thread keeps training deterministic
-      {"max_sentence_length", "65536"}, {"model_prefix", ""}};
-  sentencepiece::SetRandomGeneratorSeed(static_cast<unsigned>(seed ^ (seed >> 32)));
-  TextIterator iterator(texts);
-  std::string serialized;
-  check_status(sentencepiece::SentencePieceTrainer::Train(options, &iterator, &serialized),
-               fmt::format("training on {} texts with vocab_size {}", texts.size(), vocab_size));
-  std::vector<std::uint8_t> bytes(serialized.begin(), serialized.end());
+  const SentencePiecePlugin& plugin = sentencepiece_plugin();
+  std::vector<const char*> pointers;
+  std::vector<std::size_t> lengths;
+  for (const auto& text : texts) {
+    pointers.push_back(text.data());
+    lengths.push_back(text.size());
+  }
+  char *model = nullptr, *error = nullptr;
+  std::size_t model_size = 0;
+  if (plugin.train(pointers.data(), lengths.data(), texts.size(), vocab_size, static_cast<unsigned>(seed ^ (seed >> 32)),
+                   &model, &model_size, &error) != 0)
+    throw InputError(fmt::format("SentencePiece: training on {} texts with vocab_size {}: {}", texts.size(), vocab_size,
+                                 plugin.take_string(error)));
+  std::vector<std::uint8_t> bytes(model, model + model_size);
+  plugin.free(model);
   return from_serialized(bytes);
 }
 
 std::vector<std::int32_t> Tokenizer::encode(const std::string& text) const {
-  std::vector<int> ids;
-  check_status(state_->processor.Encode(text, &ids), "encode");
-  return {ids.begin(), ids.end()};
+  const SentencePiecePlugin& plugin = sentencepiece_plugin();
+  int* ids = nullptr;
+  std::size_t count = 0;
+  char* error = nullptr;
+  if (plugin.encode(state_->processor, text.data(), text.size(), &ids, &count, &error) != 0)
+    throw Error(fmt::format("SentencePiece: encode: {}", plugin.take_string(error)));
+  std::vector<std::int32_t> out(ids, ids + count);
+  plugin.free(ids);
+  return out;
 }
 
 std::string Tokenizer::decode(std::span<const std::int32_t> ids) const {
   std::vector<int> kept;
   for (std::int32_t id : ids)
     if (id >= 0 && id < vocab_size() && id != pad_id() && id != bos_id() && id != eos_id()) kept.push_back(id);
-  std::string text;
-  check_status(state_->processor.Decode(kept, &text), "decode");
-  return text;
+  const SentencePiecePlugin& plugin = sentencepiece_plugin();
+  char *text = nullptr, *error = nullptr;
+  std::size_t size = 0;
+  if (plugin.decode(state_->processor, kept.data(), kept.size(), &text, &size, &error) != 0)
+    throw Error(fmt::format("SentencePiece: decode: {}", plugin.take_string(error)));
+  std::string out(text, size);
+  plugin.free(text);
+  return out;
 }
 
 std::string Tokenizer::piece(std::int32_t id) const {
   FEDVLM_CHECK(id >= 0 && id < vocab_size(), "token id {} outside the vocabulary [0, {})", id, vocab_size());
-  return state_->processor.IdToPiece(id);
+  const SentencePiecePlugin& plugin = sentencepiece_plugin();
+  char* text = nullptr;
+  std::size_t size = 0;
+  plugin.piece(state_->processor, id, &text, &size);
+  std::string out(text, size);
+  plugin.free(text);
+  return out;
 }
 
-std::int32_t Tokenizer::vocab_size() const { return state_->processor.GetPieceSize(); }
-std::int32_t Tokenizer::pad_id() const { return state_->processor.pad_id(); }
-std::int32_t Tokenizer::bos_id() const { return state_->processor.bos_id(); }
-std::int32_t Tokenizer::eos_id() const { return state_->processor.eos_id(); }
-std::int32_t Tokenizer::unk_id() const { return state_->processor.unk_id(); }
-
-std::vector<std::uint8_t> Tokenizer::serialized() const {
-  return {state_->serialized.begin(), state_->serialized.end()};
-}
+std::int32_t Tokenizer::vocab_size() const { return state_->info[0]; }
+std::int32_t Tokenizer::pad_id() const { return state_->info[1]; }
+std::int32_t Tokenizer::bos_id() const { return state_->info[2]; }
+std::int32_t Tokenizer::eos_id() const { return state_->info[3]; }
+std::int32_t Tokenizer::unk_id() const { return state_->info[4]; }
+std::vector<std::uint8_t> Tokenizer::serialized() const { return state_->serialized; }
 
 }  // namespace fedvlm::data

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "fedvlm/core/error.hpp"
 #include "fedvlm/data/dataset.hpp"
 #include "fedvlm/data/tokenizer.hpp"
 

@@ -145,9 +145,11 @@ TEST(DatasetFormat, ReaderReportsMissingMetaWrongFormatAndClientRange) {
   }
 
   write_dataset(tmp / "ds", varied_clients(2), 1, {}, {});
-  DatasetReader reader(tmp / "ds");
-  EXPECT_THROW(reader.read_client(2), InputError);
-  EXPECT_THROW(reader.read_client(-1), InputError);
+  {
+    DatasetReader reader(tmp / "ds");  // closed before the file is edited below
+    EXPECT_THROW(reader.read_client(2), InputError);
+    EXPECT_THROW(reader.read_client(-1), InputError);
+  }
 
   hid_t file = H5Fopen((tmp / "ds" / "meta.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   ASSERT_GE(file, 0);

@@ -13,10 +13,15 @@ using namespace testing;
 namespace fs = std::filesystem;
 
 template <class T>
-std::vector<T> read_raw(const fs::path& file, const std::string& path, hid_t memory_type) {
+std::vector<T> read_raw(const fs::path& file, const std::string& path, hid_t memory_type,
+                        std::vector<hsize_t>* shape = nullptr) {
   hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   hid_t d = H5Dopen2(f, path.c_str(), H5P_DEFAULT);
   hid_t space = H5Dget_space(d);
+  if (shape != nullptr) {
+    shape->resize(static_cast<std::size_t>(H5Sget_simple_extent_ndims(space)));
+    H5Sget_simple_extent_dims(space, shape->data(), nullptr);
+  }
   std::vector<T> values(static_cast<std::size_t>(H5Sget_simple_extent_npoints(space)));
   if (!values.empty()) H5Dread(d, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
   H5Sclose(space);
@@ -35,7 +40,9 @@ void rewrite_raw(const fs::path& file, const std::string& path, const std::vecto
   hid_t space = H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr);
   hid_t d = H5Dcreate2(f, path.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   ASSERT_GE(d, 0);
-  if (!values.empty()) ASSERT_GE(H5Dwrite(d, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+  if (!values.empty()) {
+    ASSERT_GE(H5Dwrite(d, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+  }
   H5Dclose(d);
   H5Sclose(space);
   H5Fclose(f);
@@ -44,9 +51,11 @@ void rewrite_raw(const fs::path& file, const std::string& path, const std::vecto
 template <class T>
 void edit(const fs::path& file, const std::string& path, hid_t memory_type, hid_t file_type,
           const std::function<void(std::vector<T>&)>& change) {
-  auto values = read_raw<T>(file, path, memory_type);
+  std::vector<hsize_t> shape;
+  auto values = read_raw<T>(file, path, memory_type, &shape);
   change(values);
-  rewrite_raw<T>(file, path, values, memory_type, file_type);
+  if (values.size() != read_raw<T>(file, path, memory_type).size()) shape = {values.size()};  // resized 1-D edits
+  rewrite_raw<T>(file, path, values, memory_type, file_type, shape);
 }
 
 class Validate : public ::testing::Test {

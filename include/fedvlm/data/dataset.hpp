@@ -25,7 +25,7 @@ struct DatasetInfo {
   ImageShape image_shape;
   std::map<std::string, std::string> partition;  // partition parameters ("partition", "alpha", "seed", ...)
   std::vector<std::uint8_t> tokenizer_model;     // serialized SentencePiece model
-  // Filled by the writer / read from meta.h5's /clients group:
+  // Filled by the writer (ignored on input) / read from meta.h5's /clients group:
   std::vector<std::int32_t> client_shard;        // [num_clients]
   std::vector<std::int64_t> client_samples;      // [num_clients]
   std::int64_t num_shards = 0;
@@ -44,8 +44,11 @@ class DatasetWriter {
   DatasetWriter(const DatasetWriter&) = delete;
   DatasetWriter& operator=(const DatasetWriter&) = delete;
 
-  void write_split(const std::string& split, const Samples& samples);  // "public" or "test"
-  // Every client 0..num_clients-1 exactly once, in increasing order.
+  // Appends to split "public" or "test" (call it repeatedly to stream a large split; a split
+  // never written is stored empty). Content is checked: task ids, labels, boxes, token ids.
+  void write_split(const std::string& split, const Samples& samples);
+  // Every client 0..num_clients-1 exactly once, in increasing order (empty Samples allowed).
+  // Shard k holds clients [k*K/S, (k+1)*K/S), S = min(num_shards, K); one shard is open at a time.
   void write_client(std::int64_t client_id, const Samples& samples);
   void commit();
 
@@ -65,7 +68,8 @@ class DatasetReader {
   const std::filesystem::path& dir() const;
   std::int64_t client_samples(std::int64_t client) const;
 
-  // One client's training samples: one hyperslab per array in its shard (opened on first use).
+  // One client's training samples: one hyperslab per array in its shard (opened on first use
+  // and kept open). Every method takes the process-wide HDF5 lock: safe from several threads.
   Samples read_client(std::int64_t client);
   // A split of meta.h5 ("public", "test"), whole or rows [begin, end).
   Samples read_split(const std::string& split);
