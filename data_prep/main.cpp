@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
   fedvlm::log::setup({});
   CLI::App app{"fedvlm-prep: build federated multimodal datasets for fedvlm and inspect them"};
   app.require_subcommand(1);
-  app.add_option("--log-level", "trace, debug, info, warn, error")
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->each([](const std::string& level) { fedvlm::log::setup({.level = level}); });
   fedvlm::prep::add_fashion_command(app);
   fedvlm::prep::add_llava_command(app);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "federation.hpp"
 #include "partition/partitioner.hpp"
 
 namespace fedvlm::prep {
@@ -16,6 +17,6 @@ void add_inspect_command(CLI::App& app);
 void add_partition_options(CLI::App& command, PartitionParams& params);
 
 // One summary line per build: where, how many clients and samples, client size spread.
-void log_federation_summary(const std::string& out, const struct FederationSummary& summary);
+void log_federation_summary(const std::string& out, const FederationSummary& summary);
 
 }  // namespace fedvlm::prep

@@ -19,18 +19,24 @@ std::string_view class_name(const FashionSource& source, std::int64_t item) {
   return kFashionClasses[source.labels[static_cast<std::size_t>(item)]];
 }
 
-// A random gain, raised where needed so the item keeps pixels above the item threshold.
-double draw_gain(std::span<const std::uint8_t> item, Rng& rng) {
-  const int brightest = *std::max_element(item.begin(), item.end());
-  const double floor_gain = brightest > 0 ? 2.0 * kItemPixelThreshold / brightest : 1.0;
-  return std::min(1.0, std::max(kMinGain + (1.0 - kMinGain) * rng.uniform(), floor_gain));
+// Scales the sprite by a random gain in [kMinGain, 1], raised where needed so its brightest pixel
+// reaches twice the item threshold (faint items, or bright specks averaged away by scaling, are
+// stretched up to that, so every item stays visible and measurable).
+void apply_gain(Sprite& sprite, Rng& rng) {
+  const int brightest = *std::max_element(sprite.pixels.begin(), sprite.pixels.end());
+  const double drawn = kMinGain + (1.0 - kMinGain) * rng.uniform();
+  if (brightest == 0) return;
+  const double visible = 2.0 * kItemPixelThreshold / brightest;
+  const double gain = std::max(std::min(1.0, drawn), visible);
+  for (auto& pixel : sprite.pixels) pixel = static_cast<std::uint8_t>(std::min(255L, std::lround(pixel * gain)));
 }
 
 Sprite draw_sprite(const FashionSource& source, std::int64_t item, int min_side, int max_side, Rng& rng) {
   const auto pixels = source.images->image(item);
   const int long_side = static_cast<int>(rng.range(min_side, max_side));
-  return make_sprite(pixels, static_cast<int>(source.images->rows), static_cast<int>(source.images->cols), long_side,
-                     draw_gain(pixels, rng));
+  auto sprite = make_sprite(pixels, static_cast<int>(source.images->rows), static_cast<int>(source.images->cols), long_side, 1.0);
+  apply_gain(sprite, rng);
+  return sprite;
 }
 
 ItemMeasure measure_or_fail(const Canvas& canvas, const PixelBox& region, std::int64_t item) {

@@ -19,7 +19,7 @@ struct LlavaOptions {
   std::filesystem::path out;
   std::string task = "vqa";          // for records without a "task" field
   std::int64_t clients = 0;          // 0: the number of client files (natural) - required otherwise
-  PartitionParams partition;         // method "" means natural for a directory, iid for one file
+  PartitionParams partition{.method = ""};  // "": natural for a directory, iid for one file
   double public_fraction = 0.05;
   int image_size = 64;
   int channels = 3;

@@ -1,5 +1,6 @@
 #include "llava/llava_records.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>

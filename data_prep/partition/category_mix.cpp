@@ -46,6 +46,7 @@ std::vector<std::int64_t> assign_by_category_mix(std::span<const std::int64_t> c
                                                  std::int64_t num_categories, std::int64_t num_clients,
                                                  double alpha, Rng& rng) {
   FEDVLM_CHECK(alpha > 0.0, "Dirichlet concentration must be positive, got {}", alpha);
+  if (categories.empty()) return {};
   const auto k_count = static_cast<std::size_t>(num_categories);
   std::vector<std::vector<std::int64_t>> pools(k_count);
   for (std::size_t i = 0; i < categories.size(); ++i) {
