@@ -76,7 +76,8 @@ def load_config_chain(path: Path, seen: tuple = ()) -> dict:
     if base is not None:
         if not isinstance(base, str):
             raise ConfigError(f"{path}: 'base' must be a file name string, got {base!r}")
-        merged = load_config_chain(resolve_relative(base, path), seen + (path,))
+        # As fedvlm does: a relative base is relative to the file naming it, nothing else.
+        merged = load_config_chain(path.parent / base, seen + (path,))
     merged.update(flatten(table))
     return merged
 
@@ -86,7 +87,7 @@ def split_override(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or "." not in key:
         raise ConfigError(f"--set '{text}': expected section.key=value")
-    return key.strip(), value.strip()
+    return key.strip(), value.strip(" \t")
 
 
 def unquote(value: str) -> str:
@@ -96,9 +97,9 @@ def unquote(value: str) -> str:
     return value
 
 
-def parse_run_args(argv: list[str]) -> tuple[str | None, list[str], str | None]:
-    """Picks -c/--config, --set and --resume out of a `fedvlm run` argument list."""
-    config, overrides, resume = None, [], None
+def parse_run_args(argv: list[str]) -> tuple[list[str], list[str], str | None]:
+    """Picks -c/--config (each), --set and --resume out of a `fedvlm run` argument list."""
+    configs, overrides, resume = [], [], None
     index = 0
     while index < len(argv):
         arg = argv[index]
@@ -116,24 +117,26 @@ def parse_run_args(argv: list[str]) -> tuple[str | None, list[str], str | None]:
             elif name == "--resume":
                 resume = value
             else:
-                config = value
+                configs.append(value)
         index += 1
-    return config, overrides, resume
+    return configs, overrides, resume
 
 
-def run_dir(config: str | None, overrides: list[str], resume: str | None = None) -> Path:
-    """The directory `fedvlm run -c config --set ...` writes (or `--resume` continues)."""
+def run_dir(configs: list[str] | str, overrides: list[str], resume: str | None = None) -> Path:
+    """The directory `fedvlm run -c config... --set ...` writes (or `--resume` continues),
+    as src/sim/run_directory.cpp names it: run.dir / (run.name or the first config's stem)."""
     if resume:
         return Path(resume)
-    values = load_config_chain(Path(config)) if config else {}
+    configs = [configs] if isinstance(configs, str) else configs
+    values = {}
+    for config in configs:
+        values.update(load_config_chain(Path(config)))
     for text in overrides:
         key, value = split_override(text)
         values[key] = unquote(value)
     name = str(values.get("run.name", "") or "")
     if not name:
-        if not config:
-            raise ConfigError("no run.name and no config file to derive it from")
-        name = Path(config).stem
+        name = Path(configs[0]).stem if configs else "run"
     return Path(str(values.get("run.dir", "") or DEFAULT_RUN_DIR)) / name
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from fake_runs import JOBS, REPO_ROOT
 
 # The launchers; jobs/lib.sh is sourced by them, not run.
-SCRIPTS = sorted(p for p in JOBS.glob("*.sh") if p.name != "lib.sh") + sorted(JOBS.glob("*.sbatch"))
+SCRIPTS = (sorted(p for p in JOBS.glob("*.sh") if p.name != "lib.sh") + sorted(JOBS.glob("*.sbatch"))
+           + [REPO_ROOT / "tools" / "slurm-local.sh"])
 FAKE_BIN = "/opt/fake/fedvlm"
 
 SWEEP = """\
@@ -114,6 +115,18 @@ class WorkstationTest(JobsTestBase):
         [command] = self.commands(self.run_script("workstation.sh", np, "configs/base.toml"))
         self.assertIn("--oversubscribe", command)
         self.assertEqual(command[-1], "run.threads=1")
+
+    @unittest.skipUnless(shutil.which("mpirun"), "mpirun not installed")
+    def test_mpirun_accepts_the_command_and_ranks_see_their_threads(self):
+        fake = self.dir / "fake-fedvlm"
+        fake.write_text('#!/bin/bash\necho "$OMPI_COMM_WORLD_RANK $OMP_NUM_THREADS $*" '
+                        '> "out-$OMPI_COMM_WORLD_RANK"\n')
+        fake.chmod(0o755)
+        self.run_script("workstation.sh", 2, "configs/base.toml", "--set", "run.name=a b",
+                        FEDVLM_DRY_RUN="0", FEDVLM_BIN=str(fake), FEDVLM_THREADS="3")
+        for rank in (0, 1):
+            self.assertEqual((self.dir / f"out-{rank}").read_text(),
+                             f"{rank} 3 run -c configs/base.toml --set run.name=a b --set run.threads=3\n")
 
     def test_usage_errors(self):
         for args in ((), ("two", "configs/base.toml"), ("0", "configs/base.toml"), ("2",)):

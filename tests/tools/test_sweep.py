@@ -155,8 +155,25 @@ class RunConfigTest(unittest.TestCase):
     def test_parse_run_args_and_resume_wins(self):
         config, overrides, resume = runconfig.parse_run_args(
             ["-c", "a.toml", "--set", "run.name=b", "--set=fl.rounds=2", "--resume", "runs/z"])
-        self.assertEqual((config, overrides, resume), ("a.toml", ["run.name=b", "fl.rounds=2"], "runs/z"))
+        self.assertEqual((config, overrides, resume), (["a.toml"], ["run.name=b", "fl.rounds=2"], "runs/z"))
         self.assertEqual(runconfig.run_dir(config, overrides, resume), Path("runs/z"))
+
+    def test_several_configs_merge_and_the_first_names_the_run(self):
+        (self.dir / "first.toml").write_text('[run]\ndir = "d1"\n')
+        (self.dir / "second.toml").write_text('[run]\ndir = "d2"\n')
+        configs, _, _ = runconfig.parse_run_args(["-c", str(self.dir / "first.toml"),
+                                                  "--config", str(self.dir / "second.toml")])
+        self.assertEqual(runconfig.run_dir(configs, []), Path("d2/first"))
+        self.assertEqual(runconfig.run_dir([], []), Path("runs/run"))
+
+    def test_base_is_relative_to_the_file_naming_it(self):
+        (self.dir / "sub").mkdir()
+        (self.dir / "sub" / "parent.toml").write_text('[run]\ndir = "p"\n')
+        (self.dir / "sub" / "child.toml").write_text('base = "parent.toml"\n')
+        self.assertEqual(runconfig.run_dir(str(self.dir / "sub" / "child.toml"), []), Path("p/child"))
+        (self.dir / "orphan.toml").write_text('base = "parent.toml"\n')
+        with self.assertRaisesRegex(runconfig.ConfigError, "cannot read"):
+            runconfig.run_dir(str(self.dir / "orphan.toml"), [])
 
     def test_base_cycle_is_reported(self):
         (self.dir / "a.toml").write_text('base = "b.toml"\n')
