@@ -20,7 +20,7 @@ target_include_directories(fedvlm_hdf5 SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} $
 target_link_libraries(fedvlm_hdf5 INTERFACE ${HDF5_C_LIBRARIES} ${HDF5_LIBRARIES})
 target_compile_definitions(fedvlm_hdf5 INTERFACE ${HDF5_DEFINITIONS})
 
-# stb_image is header-only; one translation unit instantiates it (src/data/image_decode.cpp).
+# stb_image is header-only; one translation unit of data_prep/ instantiates it.
 add_library(stb_image INTERFACE)
 target_include_directories(stb_image SYSTEM INTERFACE ${STB_INCLUDE_DIR})
 

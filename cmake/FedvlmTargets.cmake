@@ -20,7 +20,8 @@ endif()
 function(fedvlm_add_module name)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.cpp)
-  list(FILTER sources EXCLUDE REGEX "/src/${name}/gpu/")  # CUDA-only sources are added explicitly
+  # CUDA-only sources and plugins are built by their own targets
+  list(FILTER sources EXCLUDE REGEX "/src/${name}/(gpu|plugin)/")
   set(target fedvlm_mod_${name})
   if(NOT sources)  # a header-only module
     add_library(${target} INTERFACE)
