@@ -100,6 +100,8 @@ void InProcessWorld::arrive_and_wait(int rank, const char* phase, const std::fun
   if (generation_ == generation) throw_poisoned_locked(rank);
 }
 
+using Kind = InProcessWorld::Kind;
+
 InProcessCommunicator::InProcessCommunicator(std::shared_ptr<InProcessWorld> world, int rank)
     : world_(std::move(world)), rank_(rank) {
   FEDVLM_CHECK(world_ != nullptr, "an in-process communicator needs a world");
@@ -109,33 +111,31 @@ InProcessCommunicator::InProcessCommunicator(std::shared_ptr<InProcessWorld> wor
 
 void InProcessCommunicator::allreduce(Buffer buffer, ReduceOp op) {
   detail::check_host(*this, buffer, "allreduce");
-  run({.kind = InProcessWorld::Kind::Allreduce, .buffer = buffer, .op = op,
-       .signature = fmt::format("allreduce({}, {})", shape(buffer), op_name(op))});
+  run({Kind::Allreduce, buffer, Buffer{}, op, 0, fmt::format("allreduce({}, {})", shape(buffer), op_name(op))});
 }
 
 void InProcessCommunicator::reduce(Buffer buffer, ReduceOp op, int root) {
   detail::check_host(*this, buffer, "reduce");
   detail::check_root(*this, root, "reduce");
-  run({.kind = InProcessWorld::Kind::Reduce, .buffer = buffer, .op = op, .root = root,
-       .signature = fmt::format("reduce({}, {}, root {})", shape(buffer), op_name(op), root)});
+  run({Kind::Reduce, buffer, Buffer{}, op, root,
+       fmt::format("reduce({}, {}, root {})", shape(buffer), op_name(op), root)});
 }
 
 void InProcessCommunicator::broadcast(Buffer buffer, int root) {
   detail::check_host(*this, buffer, "broadcast");
   detail::check_root(*this, root, "broadcast");
-  run({.kind = InProcessWorld::Kind::Broadcast, .buffer = buffer, .root = root,
-       .signature = fmt::format("broadcast({}, root {})", shape(buffer), root)});
+  run({Kind::Broadcast, buffer, Buffer{}, ReduceOp::Sum, root,
+       fmt::format("broadcast({}, root {})", shape(buffer), root)});
 }
 
 void InProcessCommunicator::allgather(Buffer send, Buffer receive) {
   detail::check_host(*this, send, "allgather");
   detail::check_host(*this, receive, "allgather");
   detail::check_allgather_buffers(*this, send, receive);
-  run({.kind = InProcessWorld::Kind::Allgather, .buffer = send, .receive = receive,
-       .signature = fmt::format("allgather({})", shape(send))});
+  run({Kind::Allgather, send, receive, ReduceOp::Sum, 0, fmt::format("allgather({})", shape(send))});
 }
 
-void InProcessCommunicator::barrier() { run({.kind = InProcessWorld::Kind::Barrier, .signature = "barrier"}); }
+void InProcessCommunicator::barrier() { run({Kind::Barrier, Buffer{}, Buffer{}, ReduceOp::Sum, 0, "barrier"}); }
 
 void InProcessCommunicator::abort(int exit_code) {
   const std::string reason = fmt::format("rank {} aborted with exit code {}", rank_, exit_code);
@@ -162,10 +162,11 @@ void InProcessCommunicator::run(InProcessWorld::Call call) {
                    "mismatched collectives at #{}: rank 0 called {} but rank {} called {}", other.sequence,
                    world.ranks_[0].call.signature, rank, other.call.signature);
     }
-    if (mine.kind == InProcessWorld::Kind::Allreduce || mine.kind == InProcessWorld::Kind::Reduce) {
+    if (mine.kind == Kind::Allreduce || mine.kind == Kind::Reduce) {
       // Ranks are combined in rank order, so every rank gets bit-identical floating-point sums.
-      world.reduction_.resize(mine.buffer.bytes());
-      if (mine.buffer.bytes() > 0) std::memcpy(world.reduction_.data(), world.ranks_[0].call.buffer.data, mine.buffer.bytes());
+      const std::size_t bytes = mine.buffer.bytes();
+      world.reduction_.resize(bytes);
+      if (bytes > 0) std::memcpy(world.reduction_.data(), world.ranks_[0].call.buffer.data, bytes);
       for (int rank = 1; rank < world.size_; ++rank) {
         combine(world.reduction_.data(), world.ranks_[static_cast<std::size_t>(rank)].call.buffer, mine.op);
       }
@@ -175,22 +176,22 @@ void InProcessCommunicator::run(InProcessWorld::Call call) {
   const std::size_t bytes = mine.buffer.bytes();
   if (bytes > 0) {
     switch (mine.kind) {
-      case InProcessWorld::Kind::Allreduce: std::memcpy(mine.buffer.data, world.reduction_.data(), bytes); break;
-      case InProcessWorld::Kind::Reduce:
+      case Kind::Allreduce: std::memcpy(mine.buffer.data, world.reduction_.data(), bytes); break;
+      case Kind::Reduce:
         if (rank_ == mine.root) std::memcpy(mine.buffer.data, world.reduction_.data(), bytes);
         break;
-      case InProcessWorld::Kind::Broadcast:
+      case Kind::Broadcast:
         if (rank_ != mine.root) {
           std::memcpy(mine.buffer.data, world.ranks_[static_cast<std::size_t>(mine.root)].call.buffer.data, bytes);
         }
         break;
-      case InProcessWorld::Kind::Allgather:
+      case Kind::Allgather:
         for (int rank = 0; rank < world.size_; ++rank) {
           std::memcpy(static_cast<char*>(mine.receive.data) + static_cast<std::size_t>(rank) * bytes,
                       world.ranks_[static_cast<std::size_t>(rank)].call.buffer.data, bytes);
         }
         break;
-      case InProcessWorld::Kind::Barrier: break;
+      case Kind::Barrier: break;
     }
   }
   // Nobody returns (and reuses or frees its buffers) before every rank has copied its result.

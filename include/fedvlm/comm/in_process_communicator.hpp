@@ -50,9 +50,7 @@ class InProcessWorld {
   // One line per rank: which collective it waits in, for deadlock reports.
   std::string describe_ranks() const;
 
- private:
-  friend class InProcessCommunicator;
-
+  // One rank's side of a collective, as InProcessCommunicator records it.
   enum class Kind { Allreduce, Reduce, Broadcast, Allgather, Barrier };
   struct Call {
     Kind kind = Kind::Barrier;
@@ -62,6 +60,10 @@ class InProcessWorld {
     int root = 0;
     std::string signature;  // e.g. "allreduce(float32 x 4, sum)": equal on all ranks or a mismatch
   };
+
+ private:
+  friend class InProcessCommunicator;
+
   struct RankState {
     Call call;
     std::uint64_t sequence = 0;  // how many collectives this rank has entered

@@ -46,7 +46,7 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi) : mpi_(
 
   ncclUniqueId id{};
   if (rank() == 0) FEDVLM_CHECK_NCCL(ncclGetUniqueId(&id));
-  mpi_->broadcast(Buffer{.data = &id, .count = sizeof(id), .dtype = DType::UInt8}, 0);
+  mpi_->broadcast(Buffer{.data = &id, .count = sizeof(id), .dtype = DType::UInt8, .on_device = false}, 0);
   FEDVLM_CHECK_NCCL(ncclCommInitRank(&comm_, size(), id, rank()));
 }
 

@@ -1,0 +1,193 @@
+// Every collective through the factory's Auto backend: MPI under mpiexec, Local when run alone.
+// Expected values are functions of size(), so the same assertions hold for any number of ranks.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fedvlm/comm/communicator.hpp"
+#include "fedvlm/comm/mpi_check.hpp"
+#include "fedvlm/comm/mpi_communicator.hpp"
+#include "fedvlm/comm/tensor_ops.hpp"
+#include "fedvlm/core/error.hpp"
+
+namespace fedvlm::comm {
+namespace {
+
+Buffer view(std::vector<float>& v) { return {v.data(), v.size(), DType::Float32, false}; }
+Buffer view(std::vector<double>& v) { return {v.data(), v.size(), DType::Float64, false}; }
+Buffer view(std::vector<std::int32_t>& v) { return {v.data(), v.size(), DType::Int32, false}; }
+Buffer view(std::vector<std::int64_t>& v) { return {v.data(), v.size(), DType::Int64, false}; }
+Buffer view(std::vector<std::uint8_t>& v) { return {v.data(), v.size(), DType::UInt8, false}; }
+
+int mpi_world_size() {
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+class Collectives : public ::testing::Test {
+ protected:
+  void SetUp() override { comm = make_communicator(Backend::Auto); }
+  int n() const { return comm->size(); }
+  int rank() const { return comm->rank(); }
+
+  std::unique_ptr<Communicator> comm;
+};
+
+TEST_F(Collectives, AutoIsMpiExactlyWhenLaunchedByAStarter) {
+  if (launched_under_mpi()) {
+    EXPECT_EQ(comm->backend(), "mpi");
+    EXPECT_EQ(n(), mpi_world_size());
+  } else {
+    EXPECT_EQ(comm->backend(), "local");
+    EXPECT_EQ(n(), 1);
+  }
+  EXPECT_EQ(current_rank(), rank());
+}
+
+TEST_F(Collectives, ExplicitMpiNeedsAStarter) {
+  if (launched_under_mpi()) {
+    auto mpi = make_communicator(Backend::Mpi);
+    EXPECT_EQ(mpi->backend(), "mpi");
+    EXPECT_EQ(mpi->size(), n());
+    EXPECT_EQ(mpi->rank(), rank());
+  } else {
+    EXPECT_THROW(make_communicator(Backend::Mpi), Error);
+  }
+}
+
+TEST_F(Collectives, LocalRefusesToBeOneOfSeveralRanks) {
+  if (n() > 1) {
+    EXPECT_THROW(make_communicator(Backend::Local), Error);
+  } else {
+    EXPECT_EQ(make_communicator(Backend::Local)->size(), 1);
+  }
+}
+
+TEST_F(Collectives, AllreduceSumOfRankPlusOneIsTriangularNumber) {
+  std::vector<double> values{static_cast<double>(rank() + 1), 0.5};
+  comm->allreduce(view(values), ReduceOp::Sum);
+  EXPECT_EQ(values[0], n() * (n() + 1) / 2.0);
+  EXPECT_EQ(values[1], 0.5 * n());
+}
+
+TEST_F(Collectives, AllreduceMaxIsWorldSize) {
+  std::vector<std::int32_t> values{rank() + 1, -rank()};
+  comm->allreduce(view(values), ReduceOp::Max);
+  EXPECT_EQ(values[0], n());
+  EXPECT_EQ(values[1], 0);
+}
+
+TEST_F(Collectives, AllreduceEveryDtype) {
+  std::vector<float> f32{1.0f};
+  std::vector<std::int64_t> i64{std::int64_t{1} << 40};
+  std::vector<std::uint8_t> u8{static_cast<std::uint8_t>(rank() + 1)};
+  comm->allreduce(view(f32), ReduceOp::Sum);
+  comm->allreduce(view(i64), ReduceOp::Sum);
+  comm->allreduce(view(u8), ReduceOp::Max);
+  EXPECT_EQ(f32[0], static_cast<float>(n()));
+  EXPECT_EQ(i64[0], n() * (std::int64_t{1} << 40));
+  EXPECT_EQ(u8[0], n());
+}
+
+TEST_F(Collectives, ReduceToLastRankSumsThere) {
+  const int root = n() - 1;
+  std::vector<std::int64_t> values{rank() + 1, 7};
+  comm->reduce(view(values), ReduceOp::Sum, root);
+  if (rank() == root) {
+    EXPECT_EQ(values[0], n() * (n() + 1) / 2);
+    EXPECT_EQ(values[1], 7 * n());
+  }
+}
+
+TEST_F(Collectives, BroadcastFromLastRankCopiesItsValues) {
+  const int root = n() - 1;
+  std::vector<float> values(3, -1.0f);
+  if (rank() == root) values = {1.0f * root, 2.0f, 3.0f};
+  comm->broadcast(view(values), root);
+  EXPECT_EQ(values, (std::vector<float>{1.0f * (n() - 1), 2.0f, 3.0f}));
+}
+
+TEST_F(Collectives, AllgatherStacksInRankOrder) {
+  std::vector<std::int32_t> send{rank() * 10, rank() * 10 + 1};
+  std::vector<std::int32_t> receive(2 * static_cast<std::size_t>(n()), -1);
+  comm->allgather(view(send), view(receive));
+  for (int r = 0; r < n(); ++r) {
+    EXPECT_EQ(receive[static_cast<std::size_t>(2 * r)], r * 10);
+    EXPECT_EQ(receive[static_cast<std::size_t>(2 * r + 1)], r * 10 + 1);
+  }
+}
+
+TEST_F(Collectives, RepeatedCollectivesStayCorrect) {
+  for (int iteration = 0; iteration < 25; ++iteration) {
+    std::vector<std::int64_t> sum(static_cast<std::size_t>(1 + iteration % 5), rank() + iteration);
+    comm->allreduce(view(sum), ReduceOp::Sum);
+    for (auto value : sum) EXPECT_EQ(value, n() * iteration + n() * (n() - 1) / 2);
+    const int root = iteration % n();
+    std::vector<double> shared{rank() == root ? iteration * 3.0 : -1.0};
+    comm->broadcast(view(shared), root);
+    EXPECT_EQ(shared[0], iteration * 3.0);
+    comm->barrier();
+  }
+}
+
+TEST_F(Collectives, TensorAdapters) {
+  torch::Tensor sum = torch::full({3, 2}, rank() + 1, torch::kFloat64);
+  allreduce(*comm, sum);
+  EXPECT_TRUE(torch::equal(sum, torch::full({3, 2}, n() * (n() + 1) / 2.0, torch::kFloat64)));
+
+  torch::Tensor weights = rank() == 0 ? torch::arange(5, torch::kFloat32) : torch::zeros({5}, torch::kFloat32);
+  broadcast(*comm, weights, 0);
+  EXPECT_TRUE(torch::equal(weights, torch::arange(5, torch::kFloat32)));
+
+  torch::Tensor count = torch::tensor({rank() + 1}, torch::kInt64);
+  reduce(*comm, count, ReduceOp::Sum, 0);
+  if (rank() == 0) {
+    EXPECT_EQ(count.item<std::int64_t>(), n() * (n() + 1) / 2);
+  }
+
+  const torch::Tensor gathered = allgather(*comm, torch::full({2}, rank(), torch::kInt32));
+  ASSERT_EQ(gathered.sizes(), (std::vector<std::int64_t>{n(), 2}));
+  for (int r = 0; r < n(); ++r) EXPECT_TRUE(torch::equal(gathered[r], torch::full({2}, r, torch::kInt32)));
+}
+
+TEST_F(Collectives, InvalidRootIsReportedWithTheCallAndRank) {
+  std::vector<double> values{1.0};
+  try {
+    comm->broadcast(view(values), n());
+    FAIL() << "a broadcast from root " << n() << " must fail";
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    if (comm->backend() == "mpi") {
+      // Reported by MPI itself and carried back by FEDVLM_CHECK_MPI.
+      EXPECT_NE(message.find(fmt::format("MPI call failed on rank {}", rank())), std::string::npos) << message;
+      EXPECT_NE(message.find("MPI_Bcast("), std::string::npos) << message;
+      EXPECT_NE(message.find("MPI_ERR_ROOT"), std::string::npos) << message;  // MPI_Error_string's text
+    } else {
+      EXPECT_NE(message.find(fmt::format("root {} is not a rank", n())), std::string::npos) << message;
+    }
+  }
+}
+
+TEST_F(Collectives, CheckMacroCarriesTheErrorStringAndTheCallText) {
+  if (comm->backend() != "mpi") GTEST_SKIP() << "needs MPI (run under mpiexec)";
+  auto* mpi = dynamic_cast<MpiCommunicator*>(comm.get());
+  ASSERT_NE(mpi, nullptr);
+  std::int32_t value = 0;
+  const int bad_count = -1;  // rejected by MPI's argument checks on every rank
+  try {
+    FEDVLM_CHECK_MPI(MPI_Allreduce(MPI_IN_PLACE, &value, bad_count, MPI_INT32_T, MPI_SUM, mpi->handle()));
+    FAIL() << "a negative count must fail";
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("MPI_Allreduce(MPI_IN_PLACE, &value, bad_count"), std::string::npos) << message;
+    EXPECT_NE(message.find("MPI_ERR_COUNT"), std::string::npos) << message;
+  }
+}
+
+}  // namespace
+}  // namespace fedvlm::comm
