@@ -139,8 +139,9 @@ void save_base_checkpoint(const fs::path& path, VisionLanguageModel& model, std:
   write_atomically(path, [&](const fs::path& temporary) { archive.save_to(temporary.string()); });
 }
 
-std::vector<std::uint8_t> load_base_checkpoint(const fs::path& path, VisionLanguageModel& model,
+std::vector<std::uint8_t> load_base_checkpoint(const fs::path& file_or_dir, VisionLanguageModel& model,
                                                std::span<const std::uint8_t> expected_tokenizer) {
+  const auto path = resolve_base_path(file_or_dir.string());
   auto archive = open_checked(path, "fedvlm-base", base_config_fields(model));
   torch::Tensor tokenizer;
   archive.read("tokenizer", tokenizer);
@@ -159,7 +160,7 @@ std::vector<std::uint8_t> load_base_checkpoint(const fs::path& path, VisionLangu
     torch::Tensor value;
     archive.read(fmt::format("t{}", i), value);
     FEDVLM_CHECK(value.sizes() == target->sizes(), "checkpoint {}: {} has shape {}, the model {}", path.string(),
-                 names[i], value.sizes(), target->sizes());
+                 names[i], c10::str(value.sizes()), c10::str(target->sizes()));
     target->copy_(value);
   }
   return bytes;

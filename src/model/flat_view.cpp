@@ -23,7 +23,7 @@ std::int64_t count(const NamedParameters& group) {
 void check_size(const std::vector<torch::Tensor>& parameters, const torch::Tensor& flat) {
   const auto expected = flat_numel(parameters);
   FEDVLM_CHECK(flat.dim() == 1 && flat.numel() == expected,
-               "flat vector has shape {} but the trainable set holds {} values", flat.sizes(), expected);
+               "flat vector has shape {} but the trainable set holds {} values", c10::str(flat.sizes()), expected);
 }
 
 }  // namespace

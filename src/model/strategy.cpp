@@ -70,7 +70,7 @@ TrainableSet trainable_set(VisionLanguageModel& model, Strategy strategy, std::i
     case Strategy::kConnector: take(groups.connector); break;
     case Strategy::kLora: take(groups.lora); break;
     case Strategy::kConnectorLora: take(groups.connector); take(groups.lora); break;
-    case Strategy::kFull: take(groups.connector); take(groups.decoder); take(groups.lora); break;
+    case Strategy::kFull: take(groups.connector); take(groups.decoder); break;  // LoRA (B = 0) stays a no-op
     case Strategy::kTwoStage: break;  // resolved above
   }
   TrainableSet set;

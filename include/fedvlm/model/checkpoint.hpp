@@ -37,7 +37,8 @@ std::filesystem::path resolve_base_path(const std::string& base);
 void save_base_checkpoint(const std::filesystem::path& path, VisionLanguageModel& model,
                           std::span<const std::uint8_t> tokenizer_model);
 
-// Loads the base weights into `model` (on whatever device it lives). Throws InputError listing
+// Loads the base weights into `model` (on whatever device it lives); `path` may be a pretrain
+// run directory (then <path>/base.pt). Throws InputError listing
 // every mismatched config key (expected = this model, found = the file), or when
 // `expected_tokenizer` is non-empty and differs from the stored one. Returns the stored tokenizer.
 std::vector<std::uint8_t> load_base_checkpoint(const std::filesystem::path& path, VisionLanguageModel& model,

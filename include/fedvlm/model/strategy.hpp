@@ -1,7 +1,8 @@
 // Fine-tuning strategies (DESIGN.md section 5): which parameters train — and are therefore
 // communicated — in a given round. Everything else is frozen (requires_grad false).
 //   F-C       connector                       F-L   LoRA adapters
-//   F-CL      connector + LoRA                full  everything but the vision encoder
+//   F-CL      connector + LoRA                full  connector + decoder base (not the vision
+//                                                   encoder; LoRA adapters stay frozen at zero)
 //   F-2stage  connector while round < finetune.stage1_rounds, then LoRA (connector frozen)
 // Encoder-free models take only full (patch embedding + decoder) and F-L.
 #pragma once

@@ -1,0 +1,37 @@
+// Pretraining: the starting point FedVLMBench assumes — a pretrained vision encoder and a
+// pretrained language model with a freshly initialized connector — from the `public` split.
+//   vision phase (encoder kind): supervised classification of `label` through a throwaway
+//     LayerNorm + linear head on mean-pooled features, when the split has labels; otherwise
+//     masked-patch reconstruction (half the patches zeroed, their pixels regressed by a
+//     throwaway linear head, MSE on the masked patches);
+//   LM phase: the decoder alone as a causal LM on "BOS prompt answer EOS" (loss on every token
+//     after BOS), no image tokens.
+// AdamW at pretrain.lr with cosine decay, global grad-norm clip 1, pretrain.batch_size,
+// batch order and masks from streams keyed by run.seed. Writes <out_dir>/base.pt and
+// <out_dir>/pretrain.jsonl ({"phase","step","loss","seconds"} every 10 steps and the last).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+
+#include "fedvlm/core/config.hpp"
+#include "fedvlm/data/dataset.hpp"
+#include "fedvlm/data/samples.hpp"
+#include "fedvlm/model/batch.hpp"
+
+namespace fedvlm::model {
+
+void pretrain(const Config& config, data::DatasetReader& dataset, const std::filesystem::path& out_dir);
+
+// What pretraining needs besides the samples (pretrain() takes these from the dataset).
+struct PretrainVocabulary {
+  int vocab_size = 0;
+  SpecialTokens special;
+  std::span<const std::uint8_t> tokenizer_model;  // stored in base.pt
+};
+
+void pretrain_on_samples(const Config& config, const data::Samples& public_split, const PretrainVocabulary& vocabulary,
+                         const std::filesystem::path& out_dir);
+
+}  // namespace fedvlm::model

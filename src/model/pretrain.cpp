@@ -1,0 +1,194 @@
+#include "fedvlm/model/pretrain.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fs.hpp"
+#include "fedvlm/core/log.hpp"
+#include "fedvlm/core/torch_rng.hpp"
+#include "fedvlm/data/tokenizer.hpp"
+#include "fedvlm/model/checkpoint.hpp"
+#include "fedvlm/model/encoder_vlm.hpp"
+#include "fedvlm/model/vision_encoder.hpp"
+#include "pretrain_progress.hpp"
+
+namespace fedvlm::model {
+
+namespace {
+
+// Row indices of successive batches: a fresh permutation of `rows` per epoch, keyed by
+// (seed, purpose, epoch).
+class BatchOrder {
+ public:
+  BatchOrder(std::vector<std::int64_t> rows, std::int64_t batch_size, std::uint64_t seed, std::string purpose)
+      : rows_(std::move(rows)), batch_size_(std::min<std::int64_t>(batch_size, rows_.size())), seed_(seed),
+        purpose_(std::move(purpose)) {}
+
+  std::vector<std::int64_t> next() {
+    if (cursor_ + batch_size_ > static_cast<std::int64_t>(order_.size())) {
+      order_ = rows_;
+      Rng rng({seed_, purpose_, epoch_++, 0});
+      rng.shuffle(order_);
+      cursor_ = 0;
+    }
+    std::vector<std::int64_t> batch(order_.begin() + cursor_, order_.begin() + cursor_ + batch_size_);
+    cursor_ += batch_size_;
+    return batch;
+  }
+
+ private:
+  std::vector<std::int64_t> rows_, order_;
+  std::int64_t batch_size_, cursor_ = 0, epoch_ = 0;
+  std::uint64_t seed_;
+  std::string purpose_;
+};
+
+// AdamW with cosine decay to 10% of the peak and global grad-norm clipping at 1.
+class Trainer {
+ public:
+  Trainer(std::vector<torch::Tensor> parameters, double lr, std::int64_t steps)
+      : parameters_(std::move(parameters)), optimizer_(parameters_, torch::optim::AdamWOptions(lr).weight_decay(0.0)),
+        peak_lr_(lr), steps_(steps) {}
+
+  void step(const torch::Tensor& loss, std::int64_t step) {
+    const double progress = steps_ > 1 ? static_cast<double>(step) / (steps_ - 1) : 0.0;
+    const double lr = peak_lr_ * (0.1 + 0.9 * 0.5 * (1.0 + std::cos(M_PI * progress)));
+    for (auto& group : optimizer_.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer_.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(parameters_, 1.0);
+    optimizer_.step();
+  }
+
+ private:
+  std::vector<torch::Tensor> parameters_;
+  torch::optim::AdamW optimizer_;
+  double peak_lr_;
+  std::int64_t steps_;
+};
+
+void pretrain_vision(const Config& config, EncoderVlm& model, const data::Samples& samples, PretrainProgress& progress) {
+  const auto seed = static_cast<std::uint64_t>(config.run.seed);
+  std::vector<std::int64_t> labeled;
+  std::int32_t max_label = -1;
+  for (std::int64_t i = 0; i < samples.size(); ++i) {
+    if (samples.label[i] >= 0) labeled.push_back(i);
+    max_label = std::max(max_label, samples.label[i]);
+  }
+  const bool classify = !labeled.empty();
+  std::vector<std::int64_t> rows = labeled;
+  if (!classify) {
+    rows.resize(samples.size());
+    std::iota(rows.begin(), rows.end(), 0);
+  }
+  const auto dim = config.model.vision_dim;
+  auto vision = model.vision;
+  torch::nn::Sequential head(torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})),
+                             torch::nn::Linear(dim, classify ? max_label + 1 : vision->patch_dim()));
+  {
+    torch::NoGradGuard no_grad;  // the throwaway head's init from the run's streams too
+    auto generator = torch_generator({seed, "init-pretrain-head", 0, 0});
+    for (auto& item : head->named_parameters()) {  // "0.*": LayerNorm gain and bias, "1.*": Linear
+      auto& p = item.value();
+      if (p.dim() == 2) {
+        p.copy_(torch::empty(p.sizes()).normal_(0.0, 0.02, generator));
+      } else {
+        p.fill_(item.key() == "0.weight" ? 1.0 : 0.0);
+      }
+    }
+  }
+  std::vector<torch::Tensor> parameters = vision->parameters();
+  for (const auto& p : head->parameters()) parameters.push_back(p);
+  for (auto& p : parameters) p.set_requires_grad(true);
+  const auto steps = config.pretrain.vision_steps;
+  Trainer trainer(parameters, config.pretrain.lr, steps);
+  BatchOrder order(rows, config.pretrain.batch_size, seed, "pretrain-vision");
+  progress.start_phase("vision", steps);
+  log::info("pretrain vision: {} on {} public images", classify ? fmt::format("{}-class classification", max_label + 1)
+                                                                : std::string("masked-patch reconstruction"),
+            rows.size());
+  for (std::int64_t step = 0; step < steps; ++step) {
+    const auto batch_rows = order.next();
+    const auto images = collate_images(samples, batch_rows);
+    torch::Tensor loss;
+    if (classify) {
+      std::vector<std::int64_t> targets;
+      for (const auto row : batch_rows) targets.push_back(samples.label[row]);
+      auto logits = head->forward(vision->forward(images).mean(1));
+      loss = torch::nn::functional::cross_entropy(logits, torch::tensor(targets, torch::kInt64));
+    } else {
+      auto generator = torch_generator({seed, "pretrain-mask", step, 0});
+      auto patches = patchify(images, config.model.patch_size);
+      auto masked = torch::empty({patches.size(0), patches.size(1), 1}).bernoulli_(0.5, generator);
+      auto predicted = head->forward(vision->forward_patches(patches * (1 - masked)));
+      loss = ((predicted - patches).pow(2) * masked).sum() / (masked.sum() * patches.size(2)).clamp_min(1.0);
+    }
+    trainer.step(loss, step);
+    progress.step_done(step, loss.item<double>(), static_cast<std::int64_t>(batch_rows.size()));
+  }
+}
+
+void pretrain_language_model(const Config& config, VisionLanguageModel& model, const data::Samples& samples,
+                             const SpecialTokens& special, PretrainProgress& progress) {
+  const auto seed = static_cast<std::uint64_t>(config.run.seed);
+  std::vector<std::int64_t> rows(samples.size());
+  std::iota(rows.begin(), rows.end(), 0);
+  auto decoder = model.decoder;
+  std::vector<torch::Tensor> parameters = decoder->parameters();
+  for (auto& p : parameters) p.set_requires_grad(true);
+  const auto steps = config.pretrain.lm_steps;
+  Trainer trainer(parameters, config.pretrain.lr, steps);
+  BatchOrder order(rows, config.pretrain.batch_size, seed, "pretrain-lm");
+  progress.start_phase("lm", steps);
+  for (std::int64_t step = 0; step < steps; ++step) {
+    const auto batch_rows = order.next();
+    const auto batch = collate_training(samples, batch_rows, special);
+    const auto length = std::min(batch.length(), config.model.max_seq_len);
+    auto tokens = batch.tokens.slice(1, 0, length);
+    auto positions = torch::arange(length, torch::kInt64).unsqueeze(0).expand({batch.size(), length});
+    auto hidden = decoder->hidden(decoder->embed(tokens), positions, torch::Tensor()).slice(1, 0, length - 1);
+    auto targets = tokens.slice(1, 1);
+    auto real = batch.attention_mask.slice(1, 1, length);
+    auto loss = torch::nn::functional::cross_entropy(decoder->head(hidden.index({real})), targets.index({real}));
+    trainer.step(loss, step);
+    progress.step_done(step, loss.item<double>(), static_cast<std::int64_t>(batch_rows.size()));
+  }
+}
+
+}  // namespace
+
+void pretrain_on_samples(const Config& config, const data::Samples& public_split, const PretrainVocabulary& vocabulary,
+                         const std::filesystem::path& out_dir) {
+  if (public_split.empty()) throw InputError("pretraining needs samples in the dataset's public split; it is empty");
+  const auto seed = static_cast<std::uint64_t>(config.run.seed);
+  LoraConfig no_lora = config.lora;  // adapters are not part of a base checkpoint
+  no_lora.rank = 0;
+  auto model = build_model(config.model, no_lora, public_split.image_shape, vocabulary.vocab_size, seed);
+  model->train();
+  PretrainProgress progress(static_cast<double>(std::max<std::int64_t>(config.run.progress_seconds, 1)));
+  if (auto* encoder_model = dynamic_cast<EncoderVlm*>(model.get()); encoder_model && config.pretrain.vision_steps > 0) {
+    pretrain_vision(config, *encoder_model, public_split, progress);
+  }
+  if (config.pretrain.lm_steps > 0) pretrain_language_model(config, *model, public_split, vocabulary.special, progress);
+  std::filesystem::create_directories(out_dir);
+  save_base_checkpoint(out_dir / "base.pt", *model, vocabulary.tokenizer_model);
+  write_text_atomically(out_dir / "pretrain.jsonl", progress.jsonl());
+  log::info("pretrain: wrote {}", (out_dir / "base.pt").string());
+}
+
+void pretrain(const Config& config, data::DatasetReader& dataset, const std::filesystem::path& out_dir) {
+  const auto& info = dataset.info();
+  const auto tokenizer = data::Tokenizer::from_serialized(info.tokenizer_model);
+  PretrainVocabulary vocabulary;
+  vocabulary.vocab_size = tokenizer.vocab_size();
+  vocabulary.special = {tokenizer.pad_id(), tokenizer.bos_id(), tokenizer.eos_id()};
+  vocabulary.tokenizer_model = info.tokenizer_model;
+  const auto samples = dataset.read_split("public");
+  log::info("pretrain: {} public samples of {}, images {}x{}x{}, vocabulary {}", samples.size(), info.name,
+            info.image_shape.channels, info.image_shape.height, info.image_shape.width, vocabulary.vocab_size);
+  pretrain_on_samples(config, samples, vocabulary, out_dir);
+}
+
+}  // namespace fedvlm::model
