@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "fedvlm/comm/tensor_ops.hpp"
 #include "fedvlm/core/error.hpp"
 
 namespace fedvlm::fl {
@@ -80,16 +81,8 @@ comm::Buffer Accumulator::comm_buffer() {
 }
 
 void reduce_to_root(Accumulator& accumulator, comm::Communicator& comm, int root) {
-  if (comm.size() == 1) return;
-  if (!accumulator.buffer().is_cuda() || comm.accepts_device_buffers()) {
-    comm.reduce(accumulator.comm_buffer(), comm::ReduceOp::Sum, root);
-    return;
-  }
-  // A host-only backend: stage the device buffer through host memory.
-  torch::Tensor host = accumulator.buffer().to(torch::kCPU).contiguous();
-  comm.reduce(comm::Buffer{host.data_ptr(), static_cast<std::size_t>(host.numel()), comm::DType::Float64, false},
-              comm::ReduceOp::Sum, root);
-  accumulator.buffer().copy_(host);
+  FEDVLM_CHECK(!accumulator.empty(), "reduce_to_root: the accumulator was never constructed");
+  comm::reduce(comm, accumulator.buffer(), comm::ReduceOp::Sum, root);
 }
 
 }  // namespace fedvlm::fl

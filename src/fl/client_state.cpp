@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "fedvlm/comm/tensor_ops.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
 
@@ -12,10 +13,6 @@ namespace fedvlm::fl {
 namespace {
 
 constexpr std::string_view kClientPrefix = "client_";
-
-comm::Buffer host_buffer(torch::Tensor& tensor, comm::DType dtype) {
-  return comm::Buffer{tensor.data_ptr(), static_cast<std::size_t>(tensor.numel()), dtype, false};
-}
 
 std::int64_t parse_client_name(const std::string& name) {
   std::int64_t client = -1;
@@ -84,9 +81,8 @@ void ClientStateStore::sync(comm::Communicator& comm) {
   const auto ranks = static_cast<std::int64_t>(comm.size());
 
   // 1. How many states each rank contributes.
-  torch::Tensor count = torch::tensor({static_cast<std::int64_t>(mine.size())}, torch::kInt64);
-  torch::Tensor counts = torch::empty({ranks}, torch::kInt64);
-  comm.allgather(host_buffer(count, comm::DType::Int64), host_buffer(counts, comm::DType::Int64));
+  const torch::Tensor counts =
+      comm::allgather(comm, torch::tensor({static_cast<std::int64_t>(mine.size())}, torch::kInt64)).flatten();
   const std::int64_t block = counts.max().item<std::int64_t>();
   if (block == 0) return;
 
@@ -100,10 +96,8 @@ void ClientStateStore::sync(comm::Communicator& comm) {
       states[static_cast<std::int64_t>(i)].copy_(states_.at(mine[i]));
     }
   }
-  torch::Tensor all_ids = torch::empty({ranks * block}, torch::kInt64);
-  torch::Tensor all_states = torch::empty({ranks * block, state_length_});
-  comm.allgather(host_buffer(ids, comm::DType::Int64), host_buffer(all_ids, comm::DType::Int64));
-  comm.allgather(host_buffer(states, comm::DType::Float32), host_buffer(all_states, comm::DType::Float32));
+  const torch::Tensor all_ids = comm::allgather(comm, ids).reshape({ranks * block});
+  const torch::Tensor all_states = comm::allgather(comm, states).reshape({ranks * block, state_length_});
 
   std::lock_guard lock(mutex_);
   std::vector<std::int64_t> received;

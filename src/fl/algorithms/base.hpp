@@ -1,6 +1,7 @@
 // Pieces shared by the algorithm implementations (private to src/fl/algorithms).
 #pragma once
 
+#include <cmath>
 #include <string>
 
 #include "fedvlm/fl/algorithm.hpp"
