@@ -1,0 +1,46 @@
+// LocalTrainer: one client's local update (DESIGN.md section 3, step 3). Starting from the
+// global vector x it runs the client's local steps with a fresh optimizer (AdamW or SGD, as
+// the paper does every round), the algorithm's gradient hook, and gradient clipping, and hands
+// the final vector to the algorithm. Every random draw (batch order, dropout) comes from
+// streams keyed by (seed, round, client): the result does not depend on the rank.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/torch.h>
+
+#include "fedvlm/core/config.hpp"
+#include "fedvlm/data/samples.hpp"
+#include "fedvlm/fl/algorithm.hpp"
+#include "fedvlm/model/batch.hpp"
+#include "fedvlm/model/strategy.hpp"
+#include "fedvlm/model/vlm.hpp"
+
+namespace fedvlm::sim {
+
+struct LocalResult {
+  torch::Tensor params;       // y, flat
+  std::int64_t steps = 0;     // τ
+  double loss_sum = 0.0;      // summed batch losses
+};
+
+class LocalTrainer {
+ public:
+  LocalTrainer(model::VisionLanguageModel& model, const Config& config, model::SpecialTokens special,
+               torch::Device device);
+
+  // Loads x into `trainable`, trains on `samples`, returns y (the model keeps y afterwards).
+  LocalResult train(const model::TrainableSet& trainable, const data::Samples& samples, std::int64_t client,
+                    std::int64_t round, const torch::Tensor& x, double lr, fl::ClientUpdate* update);
+
+  // Local steps a client with `samples` samples takes per round (local.steps, or epochs x batches).
+  std::int64_t steps_for(std::int64_t samples) const;
+
+ private:
+  model::VisionLanguageModel& model_;
+  const Config& config_;
+  model::SpecialTokens special_;
+  torch::Device device_;
+};
+
+}  // namespace fedvlm::sim

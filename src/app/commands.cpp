@@ -1,0 +1,103 @@
+#include "fedvlm/app/commands.hpp"
+
+#include <iostream>
+
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/core/log.hpp"
+#include "fedvlm/data/inspect.hpp"
+#include "fedvlm/eval/metrics_table.hpp"
+#include "fedvlm/fl/algorithm.hpp"
+#include "fedvlm/model/checkpoint.hpp"
+#include "fedvlm/model/flat_view.hpp"
+#include "fedvlm/model/pretrain.hpp"
+#include "fedvlm/sim/checkpoint.hpp"
+#include "fedvlm/sim/evaluation.hpp"
+#include "fedvlm/sim/federation.hpp"
+#include "fedvlm/sim/run_directory.hpp"
+#include "fedvlm/sim/setup.hpp"
+
+namespace fedvlm::app {
+
+int command_config(const CommonOptions& options, bool reference) {
+  if (reference) {
+    std::cout << config_reference_markdown();
+    return 0;
+  }
+  std::cout << dump_config(load_config({.files = options.configs, .overrides = options.overrides}));
+  return 0;
+}
+
+int command_run(CommonOptions options, const std::filesystem::path& resume, bool overwrite, bool dump_only) {
+  if (!resume.empty()) {
+    // The run directory decides where results go, whatever run.dir/run.name the config says.
+    if (options.configs.empty()) options.configs.push_back(resume / "config.toml");
+    auto dir = std::filesystem::absolute(resume).lexically_normal();
+    if (!dir.has_filename()) dir = dir.parent_path();  // "runs/x/"
+    options.overrides.push_back("run.dir=" + dir.parent_path().string());
+    options.overrides.push_back("run.name=" + dir.filename().string());
+  }
+  if (dump_only) return command_config(options, false);
+  Session session = open_session(options);
+  const Config& config = session.config;
+  if (session.comm->is_root())
+    log::info("fedvlm run: {} on {} rank(s) ({}), data {}, strategy {}, {} rounds", config.fl.algorithm,
+              session.comm->size(), session.comm->backend(), config.data.path, config.finetune.strategy,
+              config.fl.rounds);
+  const auto outcome = sim::run_federation(config, *session.comm, {.resume = !resume.empty(), .overwrite = overwrite});
+  if (session.comm->is_root() && !outcome.interrupted)
+    log::info("results in {} (summary.json, metrics.jsonl)", outcome.run_dir.string());
+  session.comm->barrier();
+  return 0;
+}
+
+int command_pretrain(const CommonOptions& options, const std::string& out_dir) {
+  Session session = open_session(options);
+  const Config& config = session.config;
+  const std::filesystem::path out = out_dir.empty() ? sim::run_directory(config) : std::filesystem::path(out_dir);
+  // Pretraining runs on rank 0: it is a one-off, small job; other ranks only wait.
+  if (session.comm->is_root()) {
+    torch::set_num_threads(sim::choose_threads(config.run.threads));
+    data::DatasetReader dataset(config.data.path);
+    std::filesystem::create_directories(out);
+    sim::write_resolved_config(out, config);
+    model::pretrain(config, dataset, out);
+    log::info("base checkpoint: {} (use model.base = \"{}\")", (out / "base.pt").string(), out.string());
+  }
+  session.comm->barrier();
+  return 0;
+}
+
+int command_eval(const CommonOptions& options, const std::filesystem::path& checkpoint) {
+  Session session = open_session(options);
+  const Config& config = session.config;
+  sim::Workbench bench = sim::open_workbench(config);
+  auto& model = *bench.model;
+  if (!checkpoint.empty()) {
+    const sim::RunState state = sim::load_run_state(checkpoint);
+    const auto trainable = model::apply_strategy(model, config.finetune, std::max<std::int64_t>(0, state.rounds_done - 1));
+    if (state.global.numel() != model::flat_numel(trainable.parameters))
+      throw InputError(fmt::format("{} holds {} trainable values but finetune.strategy = \"{}\" of this config trains "
+                                   "{}: evaluate with the run's config.toml",
+                                   checkpoint.string(), state.global.numel(), config.finetune.strategy,
+                                   model::flat_numel(trainable.parameters)));
+    model::assign_values(trainable.parameters, state.global.to(bench.device));
+  }
+  model.eval();
+  const auto table = sim::evaluate_on_test(config, bench, *session.comm);
+  if (session.comm->is_root()) std::cout << eval::format_metrics_table(table);
+  return 0;
+}
+
+int command_inspect(const CommonOptions& options) {
+  Session session = open_session(options);
+  if (!session.comm->is_root()) return 0;
+  const Config& config = session.config;
+  std::cout << dump_config(config) << "\n";
+  sim::Workbench bench = sim::open_workbench(config);
+  std::cout << data::format_statistics(bench.dataset.info(), data::dataset_statistics(bench.dataset)) << "\n";
+  const auto trainable = model::apply_strategy(*bench.model, config.finetune, 0);
+  std::cout << model::describe_parameters(*bench.model, trainable) << "\n";
+  return 0;
+}
+
+}  // namespace fedvlm::app

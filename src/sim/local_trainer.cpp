@@ -1,0 +1,87 @@
+#include "fedvlm/sim/local_trainer.hpp"
+
+#include <numeric>
+
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/core/rng.hpp"
+#include "fedvlm/model/flat_view.hpp"
+
+namespace fedvlm::sim {
+namespace {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const LocalConfig& local, std::vector<torch::Tensor> params,
+                                                        double lr) {
+  if (local.optimizer == "sgd") {
+    return std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(lr).momentum(local.momentum).weight_decay(local.weight_decay));
+  }
+  return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(lr).weight_decay(local.weight_decay));
+}
+
+}  // namespace
+
+LocalTrainer::LocalTrainer(model::VisionLanguageModel& model, const Config& config, model::SpecialTokens special,
+                           torch::Device device)
+    : model_(model), config_(config), special_(special), device_(device) {}
+
+std::int64_t LocalTrainer::steps_for(std::int64_t samples) const {
+  if (config_.local.steps > 0) return samples > 0 ? config_.local.steps : 0;
+  const std::int64_t batches = (samples + config_.local.batch_size - 1) / config_.local.batch_size;
+  return config_.local.epochs * batches;
+}
+
+LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data::Samples& samples,
+                                std::int64_t client, std::int64_t round, const torch::Tensor& x, double lr,
+                                fl::ClientUpdate* update) {
+  const auto& params = trainable.parameters;
+  model::assign_values(params, x);
+  LocalResult result;
+  const std::int64_t n = samples.size();
+  const std::int64_t total_steps = steps_for(n);
+  if (total_steps == 0) {
+    result.params = x.clone();
+    return result;
+  }
+  model_.train();
+  // The centralized baseline's one client (id < 0) draws as client 0 does, so a one-client
+  // federation and centralized training see the same batches.
+  const std::int64_t stream_client = std::max<std::int64_t>(client, 0);
+  model_.seed_dropout({config_.run.seed, "dropout", round, stream_client});
+  auto optimizer = make_optimizer(config_.local, params, lr);
+  Rng order_rng({config_.run.seed, "local-shuffle", round, stream_client});
+
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::size_t cursor = order.size();  // start with a shuffle
+  const auto batch_size = static_cast<std::size_t>(config_.local.batch_size);
+  std::vector<std::int64_t> rows;
+  for (std::int64_t step = 0; step < total_steps; ++step) {
+    if (cursor >= order.size()) {  // a new pass over the client's data
+      std::iota(order.begin(), order.end(), 0);
+      order_rng.shuffle(order);
+      cursor = 0;
+    }
+    const std::size_t end = std::min(order.size(), cursor + batch_size);
+    rows.assign(order.begin() + static_cast<std::ptrdiff_t>(cursor), order.begin() + static_cast<std::ptrdiff_t>(end));
+    cursor = end;
+
+    const model::Batch batch = model::collate_training(samples, rows, special_).to(device_);
+    optimizer->zero_grad();
+    torch::Tensor loss = model_.loss(batch);
+    loss.backward();
+    if (update) {
+      // The algorithm's term (FedProx, SCAFFOLD) acts on the flat gradient of the trainable vector.
+      torch::Tensor grad = model::flatten_grads(params);
+      const torch::Tensor y = model::flatten_values(params);
+      update->adjust_gradient(grad, y);
+      model::assign_grads(params, grad);
+    }
+    if (config_.local.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, config_.local.grad_clip);
+    optimizer->step();
+    result.loss_sum += loss.item<double>();
+    ++result.steps;
+  }
+  result.params = model::flatten_values(params);
+  return result;
+}
+
+}  // namespace fedvlm::sim

@@ -1,0 +1,58 @@
+#include "fedvlm/sim/setup.hpp"
+
+#include <cstdlib>
+#include <thread>
+
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/core/log.hpp"
+#include "fedvlm/model/checkpoint.hpp"
+
+namespace fedvlm::sim {
+namespace {
+
+int env_int(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? std::atoi(value) : fallback;
+}
+
+int local_rank() { return env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("SLURM_LOCALID", 0)); }
+int local_size() { return std::max(1, env_int("OMPI_COMM_WORLD_LOCAL_SIZE", env_int("SLURM_NTASKS_PER_NODE", 1))); }
+
+}  // namespace
+
+torch::Device choose_device(const std::string& device) {
+  if (device == "cpu") return torch::kCPU;
+  if (torch::cuda::is_available()) {
+    const auto count = static_cast<int>(torch::cuda::device_count());
+    return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank() % count)};
+  }
+  if (device == "cuda")
+    throw InputError("run.device = \"cuda\" but this LibTorch build or machine has no CUDA device; use \"cpu\" or \"auto\"");
+  return torch::kCPU;
+}
+
+int choose_threads(std::int64_t requested) {
+  if (requested > 0) return static_cast<int>(requested);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / local_size());
+}
+
+Workbench open_workbench(const Config& config) {
+  torch::set_num_threads(choose_threads(config.run.threads));
+  data::DatasetReader dataset(config.data.path);
+  const auto& info = dataset.info();
+  auto tokenizer = data::Tokenizer::from_serialized(info.tokenizer_model);
+  model::SpecialTokens special{tokenizer.pad_id(), tokenizer.bos_id(), tokenizer.eos_id()};
+  auto model = model::build_model(config.model, config.lora, info.image_shape, tokenizer.vocab_size(),
+                                  static_cast<std::uint64_t>(config.run.seed));
+  if (!config.model.base.empty()) {
+    const auto path = model::resolve_base_path(config.model.base);
+    model::load_base_checkpoint(path, *model, info.tokenizer_model);
+    log::info("loaded base checkpoint {}", path.string());
+  }
+  const torch::Device device = choose_device(config.run.device);
+  model->to(device);
+  return Workbench{std::move(dataset), std::move(tokenizer), special, device, std::move(model)};
+}
+
+}  // namespace fedvlm::sim

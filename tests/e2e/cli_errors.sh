@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The command line fails fast and clearly: help lists the subcommands, a typo in a config key is
+# rejected with a suggestion, and a 2-rank run on a bad input exits non-zero on both ranks
+# (the `timeout` only guards against a hang; it is not a speed assertion).
+set -uo pipefail
+fedvlm=$1 prep=$2 src=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+help=$("$fedvlm" --help) || fail "fedvlm --help exited non-zero"
+for sub in run pretrain eval bench inspect config; do
+  grep -q "^  $sub" <<<"$help" || fail "fedvlm --help does not list '$sub'"
+done
+prep_help=$("$prep" --help) || fail "fedvlm-prep --help exited non-zero"
+for sub in fashion llava inspect; do
+  grep -q "^  $sub" <<<"$prep_help" || fail "fedvlm-prep --help does not list '$sub'"
+done
+
+printf '[fl]\nrounds = 3\nclient_per_round = 2\n' > "$work/typo.toml"
+out=$("$fedvlm" run -c "$work/typo.toml" 2>&1); code=$?
+[[ $code -ne 0 ]] || fail "a config with a typo was accepted"
+grep -q "typo.toml:3" <<<"$out" || fail "typo error does not name file:line: $out"
+grep -q "did you mean 'fl.clients_per_round'" <<<"$out" || fail "typo error has no suggestion: $out"
+
+out=$("$fedvlm" run --set fl.rounds=0 2>&1); code=$?
+[[ $code -ne 0 ]] && grep -q "fl.rounds = 0 is out of range" <<<"$out" || fail "out-of-range value accepted: $out"
+
+# Two ranks, a dataset that does not exist: both ranks must exit, non-zero, with the cause.
+mpiexec=${MPIEXEC:-mpiexec}
+out=$(timeout 120 "$mpiexec" -n 2 --oversubscribe "$fedvlm" run --set data.path="$work/missing" \
+      --set run.dir="$work/runs" 2>&1); code=$?
+[[ $code -ne 0 && $code -ne 124 ]] || fail "2-rank run on a missing dataset: exit code $code (124 = hung): $out"
+grep -q "missing" <<<"$out" || fail "2-rank failure does not name the missing dataset: $out"
+echo "cli_errors: all checks passed"

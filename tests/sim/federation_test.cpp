@@ -1,0 +1,124 @@
+// The round loop end to end on a tiny synthetic federation: rank-count invariance, exact
+// resume, and the centralized baseline's equivalence with a one-client federation.
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+
+#include "fedvlm/comm/in_process.hpp"
+#include "fedvlm/comm/local_communicator.hpp"
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/sim/checkpoint.hpp"
+#include "fedvlm/sim/federation.hpp"
+#include "fedvlm/sim/run_directory.hpp"
+#include "tiny_federation.hpp"
+
+namespace fs = std::filesystem;
+using namespace fedvlm;
+
+namespace {
+
+class Federation : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("fedvlm-sim-" + std::to_string(::getpid()));
+    test_support::write_tiny_federation(root_ / "data4", 4);
+    test_support::write_tiny_federation(root_ / "data1", 1);
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+
+  // Runs `config` on `ranks` InProcess ranks; returns the final global vector.
+  static torch::Tensor run(const Config& config, int ranks, sim::RunOptions options = {.overwrite = true}) {
+    options.rank_log_files = false;
+    comm::run_in_process(
+        ranks, [&](comm::Communicator& comm) { sim::run_federation(config, comm, options); }, std::chrono::seconds(240));
+    return final_global(sim::run_directory(config));
+  }
+
+  static torch::Tensor final_global(const fs::path& run_dir) {
+    const auto latest = sim::latest_checkpoint(run_dir);
+    EXPECT_TRUE(latest.has_value()) << run_dir;
+    return sim::load_run_state(*latest).global;
+  }
+
+  static std::string metrics_without_seconds(const fs::path& run_dir) {
+    std::ifstream in(run_dir / "metrics.jsonl");
+    std::string out;
+    for (std::string line; std::getline(in, line);) out += line.substr(0, line.find("\"seconds\"")) + "\n";
+    return out;
+  }
+
+  static inline fs::path root_;
+};
+
+class RankCount : public Federation, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(RankCount, TwoAndThreeRanksMatchOneRank) {
+  const std::string algorithm = GetParam();
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-ranks", algorithm);
+  config.fl.clients_per_round = 3;  // partial participation: the cohort comes from the seed
+  config.run.name = algorithm + "-1";
+  const torch::Tensor one = run(config, 1);
+  config.run.name = algorithm + "-2";
+  const torch::Tensor two = run(config, 2);
+  config.run.name = algorithm + "-3";
+  const torch::Tensor three = run(config, 3);
+  ASSERT_EQ(one.sizes(), two.sizes());
+  EXPECT_TRUE(torch::allclose(one, two, 1e-4, 1e-5)) << "max diff " << (one - two).abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(one, three, 1e-4, 1e-5)) << "max diff " << (one - three).abs().max().item<double>();
+  // The vector moved: training happened.
+  Config untrained = config;
+  untrained.fl.rounds = 1;
+  untrained.local.lr = 0.0;
+  untrained.fl.algorithm = "fedavg";  // same initial vector for every algorithm
+  untrained.run.name = algorithm + "-untrained";
+  EXPECT_FALSE(torch::allclose(one, run(untrained, 1), 1e-6, 1e-7));
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, RankCount, ::testing::Values("fedavg", "scaffold", "fedadam", "fednova"));
+
+TEST_F(Federation, ResumedRunEqualsUninterrupted) {
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-resume", "scaffold");
+  config.fl.rounds = 4;
+  config.run.name = "whole";
+  const torch::Tensor whole = run(config, 2);
+
+  config.run.name = "stopped";
+  sim::install_stop_signal_handlers();
+  std::raise(SIGUSR1);  // as Slurm would: the loop checkpoints after the current round and stops
+  run(config, 2);
+  sim::clear_stop_signal();
+  EXPECT_FALSE(fs::exists(root_ / "runs-resume" / "stopped" / "summary.json"));
+  EXPECT_EQ(sim::load_run_state(*sim::latest_checkpoint(root_ / "runs-resume" / "stopped")).rounds_done, 1);
+  const torch::Tensor resumed = run(config, 2, {.resume = true});
+
+  EXPECT_TRUE(torch::equal(whole, resumed)) << "max diff " << (whole - resumed).abs().max().item<double>();
+  EXPECT_EQ(metrics_without_seconds(root_ / "runs-resume" / "whole"),
+            metrics_without_seconds(root_ / "runs-resume" / "stopped"));
+  EXPECT_TRUE(fs::exists(root_ / "runs-resume" / "stopped" / "summary.json"));
+}
+
+TEST_F(Federation, OneClientFedAvgEqualsCentralized) {
+  Config config = test_support::tiny_config(root_ / "data1", root_ / "runs-central", "fedavg");
+  config.fl.server_lr = 1.0;
+  const torch::Tensor federated = run(config, 1);
+  config.fl.algorithm = "centralized";
+  config.run.name = "centralized";
+  const torch::Tensor centralized = run(config, 1);
+  EXPECT_TRUE(torch::equal(federated, centralized)) << "max diff " << (federated - centralized).abs().max().item<double>();
+}
+
+TEST_F(Federation, ExistingResultsAreNotOverwrittenWithoutAsking) {
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-exists", "fedavg");
+  config.fl.rounds = 1;
+  run(config, 1);
+  comm::LocalCommunicator comm;
+  try {
+    sim::run_federation(config, comm, {.rank_log_files = false});
+    FAIL() << "a second run into the same directory was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
