@@ -1,5 +1,7 @@
 #include "fedvlm/eval/evaluator.hpp"
 
+#include "fedvlm/core/log.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <optional>
@@ -46,6 +48,7 @@ void score_batch(model::VisionLanguageModel& model, const data::Samples& rows, s
     const std::int64_t row = batch_rows[i];
     const std::string prediction = tokenizer.decode(generated[i]);
     const std::string reference = tokenizer.decode(rows.answer_of(row));
+    if (i < 2) log::debug("eval {} row {}: predicted '{}', reference '{}'", metrics.task(), row, prediction, reference);
     if (metrics.kind() == TaskKind::Grounding) {
       metrics.add_prediction(prediction, reference, stored_box(rows, row));
     } else {
