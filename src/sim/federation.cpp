@@ -174,7 +174,7 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
       update->finish({result.params, result.steps, samples.size()}, accumulator);
       accumulator.add_scalar(kLossSegment, result.loss_sum);
       accumulator.add_scalar(kStepsSegment, static_cast<double>(result.steps));
-      accumulator.add_scalar(kSamplesSegment, static_cast<double>(result.steps > 0 ? samples.size() : 0));
+      accumulator.add_scalar(kSamplesSegment, static_cast<double>(result.samples_seen));
     }
     clock.add("data", data_seconds);
     mark = clock.charge("train", mark);

@@ -78,6 +78,7 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
     if (config_.local.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, config_.local.grad_clip);
     optimizer->step();
     result.loss_sum += loss.item<double>();
+    result.samples_seen += static_cast<std::int64_t>(rows.size());
     ++result.steps;
   }
   result.params = model::flatten_values(params);

@@ -22,6 +22,7 @@ struct LocalResult {
   torch::Tensor params;       // y, flat
   std::int64_t steps = 0;     // τ
   double loss_sum = 0.0;      // summed batch losses
+  std::int64_t samples_seen = 0;  // samples processed (steps x batch, the last batch of a pass may be short)
 };
 
 class LocalTrainer {
