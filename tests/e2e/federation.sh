@@ -16,10 +16,12 @@ python=/usr/bin/python3
   --set run.dir="$work/runs" --set pretrain.vision_steps=600 --set pretrain.lm_steps=100
 
 mpiexec=${MPIEXEC:-mpiexec}
-"$mpiexec" -n 2 --oversubscribe "$fedvlm" run -c "$src/configs/fashion/fedavg.toml" \
-  --set data.path="$work/data" --set model.base="$work/runs/pretrain-tiny" --set run.dir="$work/runs" \
-  --set run.name=e2e --set fl.rounds=6 --set eval.every=3 --set checkpoint.every=3 \
-  --set finetune.strategy=full --set local.lr=1e-3 --set data.max_test_samples=400 --set run.threads=1
+run_args=(run -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data" --set model.base="$work/runs/pretrain-tiny"
+  --set run.dir="$work/runs" --set fl.rounds=6 --set eval.every=3 --set checkpoint.every=3
+  --set finetune.strategy=full --set local.lr=1e-3 --set data.max_test_samples=400 --set run.threads=1)
+"$mpiexec" -n 2 --oversubscribe "$fedvlm" "${run_args[@]}" --set run.name=e2e
+# The same run on one rank: placement must change nothing but the speed.
+"$fedvlm" "${run_args[@]}" --set run.name=e2e-one-rank
 
 run="$work/runs/e2e"
 for f in config.toml metrics.jsonl summary.json logs/rank-0.log logs/rank-1.log checkpoints/round-000006.pt; do
@@ -44,6 +46,15 @@ print(f"final cls accuracy {accuracy:.3f} (chance 0.1), train loss {train[0]['va
 assert accuracy > 0.15, f"accuracy {accuracy} is not above chance"
 assert summary["rounds"] == 6 and summary["wall_seconds"] > 0
 assert summary["best"]["cls"]["accuracy"] >= accuracy
+
+# One rank and two ranks: the same losses and metrics, to floating-point reduction tolerance.
+one = [json.loads(line) for line in (run.parent / "e2e-one-rank" / "metrics.jsonl").read_text().splitlines()]
+assert [(r["round"], r["phase"], r["task"], r["metric"]) for r in one] == \
+       [(r["round"], r["phase"], r["task"], r["metric"]) for r in rows], "different metric records"
+for a, b in zip(rows, one):
+    tolerance = 0.01 if a["metric"] == "accuracy" else 1e-3 * max(1.0, abs(a["value"]))
+    assert abs(a["value"] - b["value"]) <= tolerance, f"2 ranks {a} vs 1 rank {b}"
+print("1-rank and 2-rank runs agree on", len(rows), "metric records")
 PY
 
 out=$("$fedvlm" eval -c "$run/config.toml" --checkpoint "$run/checkpoints/round-000006.pt" 2>&1)
