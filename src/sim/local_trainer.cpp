@@ -46,9 +46,10 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
   // The centralized baseline's one client (id < 0) draws as client 0 does, so a one-client
   // federation and centralized training see the same batches.
   const std::int64_t stream_client = std::max<std::int64_t>(client, 0);
-  model_.seed_dropout({config_.run.seed, "dropout", round, stream_client});
+  const auto seed = static_cast<std::uint64_t>(config_.run.seed);
+  model_.seed_dropout({seed, "dropout", round, stream_client});
   auto optimizer = make_optimizer(config_.local, params, lr);
-  Rng order_rng({config_.run.seed, "local-shuffle", round, stream_client});
+  Rng order_rng({seed, "local-shuffle", round, stream_client});
 
   std::vector<std::int64_t> order(static_cast<std::size_t>(n));
   std::size_t cursor = order.size();  // start with a shuffle
@@ -68,7 +69,7 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
     optimizer->zero_grad();
     torch::Tensor loss = model_.loss(batch);
     loss.backward();
-    if (update) {
+    if (update && update->adjusts_gradient()) {
       // The algorithm's term (FedProx, SCAFFOLD) acts on the flat gradient of the trainable vector.
       torch::Tensor grad = model::flatten_grads(params);
       const torch::Tensor y = model::flatten_values(params);

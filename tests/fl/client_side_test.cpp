@@ -163,5 +163,16 @@ TEST(ClientSide, WrongLengthOutcomeIsRejected) {
   EXPECT_THROW(algorithm->begin_client({0, 0, torch::zeros({2}), kLr}), Error);
 }
 
+// The local loop flattens gradients only for updates that declare a gradient term: exactly the
+// algorithms with a client-side term must declare one.
+TEST(ClientSide, OnlyFedProxAndScaffoldDeclareAGradientTerm) {
+  const torch::Tensor x = start_x();
+  for (const auto& name : algorithm_names()) {
+    auto algorithm = make(name);
+    auto update = algorithm->begin_client({kClient, 0, x, kLr});
+    EXPECT_EQ(update->adjusts_gradient(), name == "fedprox" || name == "scaffold") << name;
+  }
+}
+
 }  // namespace
 }  // namespace fedvlm::fl

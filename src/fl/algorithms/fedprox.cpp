@@ -9,6 +9,7 @@ class ProximalClientUpdate final : public detail::PlainClientUpdate {
  public:
   using PlainClientUpdate::PlainClientUpdate;
 
+  bool adjusts_gradient() const override { return true; }
   void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor& flat_params) override {
     flat_grad.add_(flat_params - context_.global, config_.prox_mu);
   }

@@ -26,6 +26,7 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
     correction_ = server_control - client_control_;
   }
 
+  bool adjusts_gradient() const override { return true; }
   void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor&) override { flat_grad.add_(correction_); }
 
   void finish(const ClientOutcome& outcome, Accumulator& accumulator) override {

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The issue-5 comparison on this machine: tiny preset, F-CL, 10 clients, IID vs Dirichlet
+# alpha = 0.1, FedAvg / FedProx / SCAFFOLD / FedAvgM / FedAdam against the centralized and
+# local-only baselines; then one CSV row per run (tools/collect.py).
+#   tools/compare-fashion.sh [ROUNDS]      results: runs/compare/, runs/compare.csv
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+bin=${FEDVLM_BIN:-build/fedvlm}
+prep=${FEDVLM_PREP_BIN:-build/fedvlm-prep}
+for spec in "iid:--partition iid" "a0.1:--partition dirichlet --alpha 0.1"; do
+  name=${spec%%:*}
+  [[ -f data/cmp-$name/meta.h5 ]] ||
+    "$prep" fashion --out "data/cmp-$name" --clients 10 ${spec#*:} --train-samples 12000 --test-samples 2000 --seed 1
+done
+# Both datasets share the public split (same seed and sizes), hence the tokenizer and the base.
+[[ -f runs/pretrain-cmp/base.pt ]] ||
+  "$bin" pretrain -c configs/pretrain/tiny.toml --set data.path=data/cmp-iid --set run.name=pretrain-cmp
+for name in iid a0.1; do
+  for algorithm in fedavg fedprox scaffold fedavgm fedadam centralized local; do
+    run=runs/compare/$algorithm-$name
+    [[ -f $run/summary.json ]] && continue
+    "$bin" run -c "configs/fashion/$algorithm.toml" --overwrite --set data.path="data/cmp-$name" \
+      --set model.base=runs/pretrain-cmp --set run.dir=runs/compare --set run.name="$algorithm-$name" \
+      --set fl.rounds="$rounds" --set eval.every="$rounds" --set data.max_test_samples=300
+  done
+done
+/usr/bin/python3 tools/collect.py runs/compare -o runs/compare.csv
+echo "wrote runs/compare.csv"
