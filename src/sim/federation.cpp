@@ -12,6 +12,7 @@
 #include "fedvlm/model/flat_view.hpp"
 #include "fedvlm/sim/checkpoint.hpp"
 #include "fedvlm/sim/client_data.hpp"
+#include "fedvlm/sim/client_group_trainer.hpp"
 #include "fedvlm/sim/evaluation.hpp"
 #include "fedvlm/sim/local_baseline.hpp"
 #include "fedvlm/sim/local_trainer.hpp"
@@ -23,9 +24,6 @@ namespace fedvlm::sim {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr std::string_view kLossSegment = "train_loss_sum";
-constexpr std::string_view kStepsSegment = "train_steps";
-constexpr std::string_view kSamplesSegment = "train_samples";
 
 // Checks the run directory against the options; rank 0 only. A directory without a
 // checkpoint or summary (a run killed before its first checkpoint) simply starts again.
@@ -136,6 +134,7 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
 
   ClientData client_data(bench.dataset);
   LocalTrainer trainer(model, config, bench.special, bench.device);
+  SequentialGroupTrainer group_trainer(client_data, trainer);
   const fl::ClientSampler sampler(info.num_clients, config.fl.clients_per_round, static_cast<std::uint64_t>(config.run.seed));
   const std::int64_t total_rounds = config.fl.rounds;
 
@@ -158,24 +157,11 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
     }
     const double lr = fl::local_lr_for_round(config.local, round, total_rounds);
     auto layout = algorithm->make_accumulator().layout();
-    layout.push_back({std::string(kLossSegment), 1});
-    layout.push_back({std::string(kStepsSegment), 1});
-    layout.push_back({std::string(kSamplesSegment), 1});
+    for (const auto segment : {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment})
+      layout.push_back({std::string(segment), 1});
     fl::Accumulator accumulator(layout, bench.device);
 
-    double data_seconds = 0.0;
-    for (const std::int64_t client : my_clients) {
-      const double read_before = client_data.read_seconds();
-      const data::Samples& samples = client_data.samples(client);
-      data_seconds += client_data.read_seconds() - read_before;
-      // The centralized baseline's union (data id -1) is the algorithm's one client, id 0.
-      auto update = algorithm->begin_client({std::max<std::int64_t>(client, 0), round, x, lr});
-      const LocalResult result = trainer.train(trainable, samples, client, round, x, lr, update.get());
-      update->finish({result.params, result.steps, samples.size()}, accumulator);
-      accumulator.add_scalar(kLossSegment, result.loss_sum);
-      accumulator.add_scalar(kStepsSegment, static_cast<double>(result.steps));
-      accumulator.add_scalar(kSamplesSegment, static_cast<double>(result.samples_seen));
-    }
+    const double data_seconds = group_trainer.train(my_clients, {round, x, lr}, *algorithm, trainable, accumulator);
     clock.add("data", data_seconds);
     mark = clock.charge("train", mark);
     clock.add("train", -data_seconds);
@@ -194,10 +180,10 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
 
     const std::int64_t done = round + 1;
     if (comm.is_root()) {
-      const double steps = accumulator.scalar(kStepsSegment);
-      const double train_loss = steps > 0 ? accumulator.scalar(kLossSegment) / steps : std::nan("");
+      const double steps = accumulator.scalar(kTrainStepsSegment);
+      const double train_loss = steps > 0 ? accumulator.scalar(kTrainLossSegment) / steps : std::nan("");
       record(done, "train", "all", "loss", train_loss);
-      summary.add_trained_samples(static_cast<std::int64_t>(accumulator.scalar(kSamplesSegment)));
+      summary.add_trained_samples(static_cast<std::int64_t>(accumulator.scalar(kTrainSamplesSegment)));
       const double seconds = clock.elapsed() - round_start;
       log::info("round {}/{} | train loss {:.4f} | {:.1f} s | ETA {}", done, total_rounds, train_loss, seconds,
                 format_duration(RoundClock::eta(clock.elapsed(), done - start_round, total_rounds - done)));
