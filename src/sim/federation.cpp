@@ -133,7 +133,12 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
   };
 
   ClientData client_data(bench.dataset);
-  LocalTrainer trainer(model, config, bench.special, bench.device);
+  // Centralized training sees as many samples per round as the federation's cohort: with
+  // local.steps, that is steps x cohort size (with local.epochs, an epoch over the union already is).
+  Config training_config = config;
+  if (centralized && config.local.steps > 0)
+    training_config.local.steps *= config.fl.clients_per_round > 0 ? config.fl.clients_per_round : info.num_clients;
+  LocalTrainer trainer(model, training_config, bench.special, bench.device);
   SequentialGroupTrainer group_trainer(client_data, trainer);
   const fl::ClientSampler sampler(info.num_clients, config.fl.clients_per_round, static_cast<std::uint64_t>(config.run.seed));
   const std::int64_t total_rounds = config.fl.rounds;
