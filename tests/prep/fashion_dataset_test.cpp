@@ -55,21 +55,26 @@ std::string expected_position(const Measured& m, int side) {
   return fmt::format("{} {}", rows[row], cols[col]);
 }
 
+// The small federation every test here builds from the real Fashion-MNIST files.
+FashionOptions small_options(const std::filesystem::path& out) {
+  FashionOptions options;
+  options.out = out;
+  options.clients = 4;
+  options.train_samples = 800;
+  options.test_samples = 200;
+  options.public_fraction = 0.25;
+  options.shards = 2;
+  options.partition.method = "iid";
+  options.partition.seed = 17;
+  return options;
+}
+
 class FashionDataset : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!std::filesystem::exists(kFashionSource)) return;
     temp_ = new testing::TempDir();
-    FashionOptions options;
-    options.out = *temp_ / "fashion";
-    options.clients = 4;
-    options.train_samples = 800;
-    options.test_samples = 200;
-    options.public_fraction = 0.25;
-    options.shards = 2;
-    options.partition.method = "iid";
-    options.partition.seed = 17;
-    summary_ = build_fashion(options);
+    summary_ = build_fashion(small_options(*temp_ / "fashion"));
   }
   static void TearDownTestSuite() {
     delete temp_;
@@ -162,15 +167,8 @@ TEST_F(FashionDataset, EveryTaskAnswerMatchesTheStoredPixels) {
 }
 
 TEST_F(FashionDataset, OutputDoesNotDependOnThreadCount) {
-  FashionOptions options;
-  options.out = *temp_ / "single-thread";
-  options.clients = 4;
-  options.train_samples = 800;
-  options.test_samples = 200;
-  options.public_fraction = 0.25;
-  options.shards = 2;
-  options.partition.method = "iid";
-  options.partition.seed = 17;
+  // The suite's dataset, rendered again on one thread.
+  FashionOptions options = small_options(*temp_ / "single-thread");
   options.threads = 1;
   build_fashion(options);
   data::DatasetReader a(dir()), b(options.out);
