@@ -13,9 +13,11 @@ bash tools/install-deps.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" --target fedvlm fedvlm-prep
 
+# 24,000 training images: half are the public split the base model pretrains on (its vision
+# encoder needs thousands of images), half are spread over the 10 clients.
 if [[ ! -f data/fashion/meta.h5 ]]; then
   "$build/fedvlm-prep" fashion --out data/fashion --clients 10 --partition dirichlet --alpha 0.5 \
-    --tasks cls,cap,vqa,ground --train-samples 12000 --test-samples 2000 --seed 1
+    --tasks cls,cap,vqa,ground --train-samples 24000 --public-fraction 0.5 --test-samples 2000 --seed 1
 fi
 if [[ ! -f runs/pretrain-tiny/base.pt ]]; then
   "$build/fedvlm" pretrain -c configs/pretrain/tiny.toml

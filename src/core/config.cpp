@@ -238,6 +238,26 @@ void check_limits(const Param& p, const Value& value, const std::string& origin)
     for (const auto& item : *v) check_choice(item);
 }
 
+// Defaults that depend on another key. fl.server_lr: 1 makes FedAvg and its kin take the mean
+// client delta as is, but the adaptive server optimizers take steps of about server_lr per
+// coordinate, so they default to 0.01 (within the range Reddi et al. 2021 tune over). A value
+// set anywhere (preset, file, --set) is kept, so a sweep over fl.algorithm gets each default.
+// fl.scaffold_control: option II's (x − y)/(τ·ηₗ) is a gradient only for plain SGD; with AdamW
+// it is a normalized step that swamps the gradients it corrects, so AdamW gets the mean gradient.
+void apply_algorithm_defaults(Config& config) {
+  static constexpr std::string_view kAdaptive[] = {"fedadagrad", "fedadam", "fedyogi"};
+  const bool adaptive =
+      std::find(std::begin(kAdaptive), std::end(kAdaptive), config.fl.algorithm) != std::end(kAdaptive);
+  if (config.origins.at("fl.server_lr") == "default" && adaptive) {
+    config.fl.server_lr = 0.01;
+    config.origins["fl.server_lr"] = fmt::format("default for fl.algorithm = \"{}\"", config.fl.algorithm);
+  }
+  if (config.origins.at("fl.scaffold_control") == "default" && config.local.optimizer != "sgd") {
+    config.fl.scaffold_control = "gradients";
+    config.origins["fl.scaffold_control"] = fmt::format("default for local.optimizer = \"{}\"", config.local.optimizer);
+  }
+}
+
 }  // namespace
 
 Config load_config(const ConfigSources& sources) {
@@ -274,6 +294,7 @@ Config load_config(const ConfigSources& sources) {
     a.param->set(config, a.value);
     config.origins[a.param->key] = a.origin;
   }
+  apply_algorithm_defaults(config);
   validate(config);
   return config;
 }

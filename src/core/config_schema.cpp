@@ -100,13 +100,19 @@ std::vector<Param> build_schema() {
       param("fl.weighting", &C::fl, &FlConfig::weighting, "Aggregation weights: client sample counts or uniform.",
             {.choices = {"samples", "uniform"}}),
       param("fl.server_lr", &C::fl, &FlConfig::server_lr,
-            "Server learning rate: eta_g (FedAvg, FedAvgM, SCAFFOLD, FedNova) or eta (FedAdagrad/Adam/Yogi).",
+            "Server learning rate: eta_g (FedAvg, FedAvgM, SCAFFOLD, FedNova) or eta (FedAdagrad/Adam/Yogi). "
+            "Unset, it is 1, or 0.01 for FedAdagrad/FedAdam/FedYogi.",
             {.min = 0}),
       param("fl.server_momentum", &C::fl, &FlConfig::server_momentum, "FedAvgM momentum beta.", {.min = 0, .max = 1}),
       param("fl.prox_mu", &C::fl, &FlConfig::prox_mu, "FedProx proximal coefficient mu.", {.min = 0}),
       param("fl.beta1", &C::fl, &FlConfig::beta1, "FedAdagrad/FedAdam/FedYogi first-moment decay.", unit),
       param("fl.beta2", &C::fl, &FlConfig::beta2, "FedAdam/FedYogi second-moment decay.", unit),
       param("fl.tau", &C::fl, &FlConfig::tau, "FedAdagrad/FedAdam/FedYogi adaptivity tau.", {.min = 0}),
+      param("fl.scaffold_control", &C::fl, &FlConfig::scaffold_control,
+            "SCAFFOLD's new client control: update = option II, c_i - c + (x - y_i)/(steps * local lr); gradients = "
+            "the mean raw minibatch gradient of the round (equal under plain SGD, and in gradient units under AdamW). "
+            "Unset, it is update with local.optimizer = sgd and gradients otherwise.",
+            {.choices = {"update", "gradients"}}),
       // [local]
       param("local.epochs", &C::local, &LocalConfig::epochs, "Local epochs per round (when local.steps is 0).",
             non_negative),
@@ -141,6 +147,8 @@ std::vector<Param> build_schema() {
             "Language model pretraining steps on the public split's text.", non_negative),
       param("pretrain.batch_size", &C::pretrain, &PretrainConfig::batch_size, "Pretraining batch size.", positive),
       param("pretrain.lr", &C::pretrain, &PretrainConfig::lr, "Pretraining learning rate.", {.min = 0}),
+      param("pretrain.flip", &C::pretrain, &PretrainConfig::flip,
+            "Vision phase: mirror each image left-right with probability 1/2 (label-preserving augmentation)."),
       // [run]
       param("run.dir", &C::run, &RunConfig::dir, "Parent directory of run directories."),
       param("run.name", &C::run, &RunConfig::name,
@@ -148,6 +156,9 @@ std::vector<Param> build_schema() {
       param("run.seed", &C::run, &RunConfig::seed, "Seed of every random stream.", non_negative),
       param("run.threads", &C::run, &RunConfig::threads,
             "Torch intra-op threads per rank; 0: cores divided by the ranks on this node.", non_negative),
+      param("run.parallel_clients", &C::run, &RunConfig::parallel_clients,
+            "Clients a rank trains at once, each on its own thread and model replica (which share the rank's "
+            "never-trained weights); they split run.threads. Results do not depend on it.", positive),
       param("run.device", &C::run, &RunConfig::device, "Where ranks compute: cpu, cuda (one GPU per rank), auto.",
             {.choices = {"cpu", "cuda", "auto"}}),
       param("run.comm", &C::run, &RunConfig::comm, "Communicator backend: auto (MPI under a launcher), local, mpi, nccl.",

@@ -69,7 +69,39 @@ class Trainer {
   std::int64_t steps_;
 };
 
-void pretrain_vision(const Config& config, EncoderVlm& model, const data::Samples& samples, PretrainProgress& progress) {
+std::vector<std::int64_t> labeled_rows(const data::Samples& samples, std::int64_t limit) {
+  std::vector<std::int64_t> rows;
+  for (std::int64_t i = 0; i < samples.size() && static_cast<std::int64_t>(rows.size()) < limit; ++i)
+    if (samples.label[i] >= 0) rows.push_back(i);
+  return rows;
+}
+
+// Share of `rows` whose label the classification head gets right from the encoder's pooled
+// features: how much class information pretraining put into them. A diagnostic, nothing trains on it.
+double head_accuracy(VisionEncoder& vision, torch::nn::Sequential& head, const data::Samples& samples,
+                     const std::vector<std::int64_t>& rows) {
+  torch::NoGradGuard no_grad;
+  std::int64_t correct = 0;
+  constexpr std::size_t kBatch = 256;
+  for (std::size_t begin = 0; begin < rows.size(); begin += kBatch) {
+    const std::span<const std::int64_t> batch(rows.data() + begin, std::min(kBatch, rows.size() - begin));
+    const auto predicted = head->forward(vision->forward(collate_images(samples, batch)).mean(1)).argmax(1);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      correct += predicted[static_cast<std::int64_t>(i)].item<std::int64_t>() == samples.label[batch[i]];
+  }
+  return rows.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(rows.size());
+}
+
+// Mirrors each image left-right with probability 1/2 (a label-preserving augmentation for the
+// classification phase: the ViT sees twice the views of the few public images).
+torch::Tensor random_flips(const torch::Tensor& images, std::uint64_t seed, std::int64_t step) {
+  auto generator = torch_generator({seed, "pretrain-flip", static_cast<std::uint64_t>(step), 0});
+  const auto flip = torch::empty({images.size(0), 1, 1, 1}).bernoulli_(0.5, generator).to(torch::kBool);
+  return torch::where(flip, images.flip({3}), images);
+}
+
+void pretrain_vision(const Config& config, EncoderVlm& model, const data::Samples& samples,
+                     const data::Samples* held_out, PretrainProgress& progress) {
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
   std::vector<std::int64_t> labeled;
   std::int32_t max_label = -1;
@@ -111,9 +143,10 @@ void pretrain_vision(const Config& config, EncoderVlm& model, const data::Sample
             rows.size());
   for (std::int64_t step = 0; step < steps; ++step) {
     const auto batch_rows = order.next();
-    const auto images = collate_images(samples, batch_rows);
+    auto images = collate_images(samples, batch_rows);
     torch::Tensor loss;
     if (classify) {
+      if (config.pretrain.flip) images = random_flips(images, seed, step);
       std::vector<std::int64_t> targets;
       for (const auto row : batch_rows) targets.push_back(samples.label[row]);
       auto logits = head->forward(vision->forward(images).mean(1));
@@ -128,6 +161,16 @@ void pretrain_vision(const Config& config, EncoderVlm& model, const data::Sample
     trainer.step(loss, step);
     progress.step_done(step, loss.item<double>(), static_cast<std::int64_t>(batch_rows.size()));
   }
+  if (!classify) return;
+  constexpr std::int64_t kEvalImages = 2000;
+  const double seen = head_accuracy(vision, head, samples, labeled_rows(samples, kEvalImages));
+  progress.note({{"phase", "vision-eval"}, {"split", "public"}, {"accuracy", seen}});
+  if (held_out == nullptr) return log::info("pretrain vision: the head classifies {:.3f} of the public images", seen);
+  const auto unseen_rows = labeled_rows(*held_out, kEvalImages);
+  const double unseen = head_accuracy(vision, head, *held_out, unseen_rows);
+  progress.note({{"phase", "vision-eval"}, {"split", "test"}, {"accuracy", unseen}});
+  log::info("pretrain vision: the head classifies {:.3f} of the public images and {:.3f} of {} test images "
+            "(reported only, never trained on)", seen, unseen, unseen_rows.size());
 }
 
 void pretrain_language_model(const Config& config, VisionLanguageModel& model, const data::Samples& samples,
@@ -160,7 +203,7 @@ void pretrain_language_model(const Config& config, VisionLanguageModel& model, c
 }  // namespace
 
 void pretrain_on_samples(const Config& config, const data::Samples& public_split, const PretrainVocabulary& vocabulary,
-                         const std::filesystem::path& out_dir) {
+                         const std::filesystem::path& out_dir, const data::Samples* held_out) {
   if (public_split.empty()) throw InputError("pretraining needs samples in the dataset's public split; it is empty");
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
   LoraConfig no_lora = config.lora;  // adapters are not part of a base checkpoint
@@ -169,7 +212,7 @@ void pretrain_on_samples(const Config& config, const data::Samples& public_split
   model->train();
   PretrainProgress progress(static_cast<double>(std::max<std::int64_t>(config.run.progress_seconds, 1)));
   if (auto* encoder_model = dynamic_cast<EncoderVlm*>(model.get()); encoder_model && config.pretrain.vision_steps > 0) {
-    pretrain_vision(config, *encoder_model, public_split, progress);
+    pretrain_vision(config, *encoder_model, public_split, held_out, progress);
   }
   if (config.pretrain.lm_steps > 0) pretrain_language_model(config, *model, public_split, vocabulary.special, progress);
   std::filesystem::create_directories(out_dir);
@@ -188,7 +231,9 @@ void pretrain(const Config& config, data::DatasetReader& dataset, const std::fil
   const auto samples = dataset.read_split("public");
   log::info("pretrain: {} public samples of {}, images {}x{}x{}, vocabulary {}", samples.size(), info.name,
             info.image_shape.channels, info.image_shape.height, info.image_shape.width, vocabulary.vocab_size);
-  pretrain_on_samples(config, samples, vocabulary, out_dir);
+  // The first test images gauge the vision encoder on images it never saw (logged, not trained on).
+  const auto test = dataset.read_split("test", 0, std::min<std::int64_t>(2000, dataset.split_size("test")));
+  pretrain_on_samples(config, samples, vocabulary, out_dir, &test);
 }
 
 }  // namespace fedvlm::model

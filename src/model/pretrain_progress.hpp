@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace fedvlm::model {
 
 class PretrainProgress {
@@ -13,6 +15,8 @@ class PretrainProgress {
   void start_phase(const std::string& phase, std::int64_t steps);
   // Call after each step; logs a progress line every few seconds and a JSON line every 10 steps.
   void step_done(std::int64_t step, double loss, std::int64_t samples);
+  // Adds one line to the JSON log, e.g. an evaluation between the phases.
+  void note(const nlohmann::json& record) { jsonl_ += record.dump() + "\n"; }
   const std::string& jsonl() const { return jsonl_; }
 
  private:

@@ -152,6 +152,32 @@ TEST_F(ConfigFiles, CrossFieldRulesAreEnforced) {
   EXPECT_NO_THROW(load_config({.overrides = {"model.kind=encoder-free", "finetune.strategy=full"}}));
 }
 
+TEST_F(ConfigFiles, AdaptiveServerOptimizersGetTheirOwnServerLrDefault) {
+  EXPECT_DOUBLE_EQ(load_config({}).fl.server_lr, 1.0);
+  for (const char* algorithm : {"fedadagrad", "fedadam", "fedyogi"}) {
+    const Config config = load_config({.overrides = {std::string("fl.algorithm=") + algorithm}});
+    EXPECT_DOUBLE_EQ(config.fl.server_lr, 0.01) << algorithm;
+    EXPECT_NE(config.origins.at("fl.server_lr").find(algorithm), std::string::npos) << algorithm;
+  }
+  for (const char* algorithm : {"fedavg", "fedprox", "fedavgm", "scaffold", "fednova"}) {
+    EXPECT_DOUBLE_EQ(load_config({.overrides = {std::string("fl.algorithm=") + algorithm}}).fl.server_lr, 1.0)
+        << algorithm;
+  }
+  // A value set anywhere wins, whatever the algorithm: in a file, or on the command line.
+  const auto file = write("adam.toml", "[fl]\nalgorithm = \"fedadam\"\nserver_lr = 0.3\n");
+  EXPECT_DOUBLE_EQ(load_config({.files = {file}}).fl.server_lr, 0.3);
+  EXPECT_DOUBLE_EQ(load_config({.overrides = {"fl.algorithm=fedyogi", "fl.server_lr=1"}}).fl.server_lr, 1.0);
+}
+
+TEST_F(ConfigFiles, ScaffoldControlFollowsTheLocalOptimizerUnlessSet) {
+  const Config adamw = load_config({.overrides = {"fl.algorithm=scaffold"}});
+  EXPECT_EQ(adamw.local.optimizer, "adamw");
+  EXPECT_EQ(adamw.fl.scaffold_control, "gradients");
+  EXPECT_NE(adamw.origins.at("fl.scaffold_control").find("local.optimizer"), std::string::npos);
+  EXPECT_EQ(load_config({.overrides = {"fl.algorithm=scaffold", "local.optimizer=sgd"}}).fl.scaffold_control, "update");
+  EXPECT_EQ(load_config({.overrides = {"fl.scaffold_control=update"}}).fl.scaffold_control, "update");
+}
+
 TEST_F(ConfigFiles, UnknownPresetIsRejected) {
   const std::string message = error_of({.overrides = {"model.preset=huge"}});
   EXPECT_NE(message.find("model.preset = \"huge\" is not a preset ("), std::string::npos) << message;

@@ -13,7 +13,16 @@ python=/usr/bin/python3
 "$prep" fashion --out "$work/data" --tasks cls --clients 4 --partition iid --train-samples 3000 \
   --test-samples 400 --public-fraction 0.3 --seed 3
 "$fedvlm" pretrain -c "$src/configs/pretrain/tiny.toml" --set data.path="$work/data" \
-  --set run.dir="$work/runs" --set pretrain.vision_steps=600 --set pretrain.lm_steps=100
+  --set run.dir="$work/runs" --set pretrain.vision_steps=600 --set pretrain.lm_steps=100 --set pretrain.lr=1e-3
+# The vision phase reports its head's accuracy on the public images and on held-out test images.
+"$python" - "$work/runs/pretrain-tiny/pretrain.jsonl" <<'PY' || fail "pretrain.jsonl lacks the vision evaluation"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+evals = {r["split"]: r["accuracy"] for r in rows if r["phase"] == "vision-eval"}
+assert set(evals) == {"public", "test"}, evals
+assert all(0.0 <= a <= 1.0 for a in evals.values()), evals
+print("pretrain head accuracy:", evals)
+PY
 
 mpiexec=${MPIEXEC:-mpiexec}
 run_args=(run -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data" --set model.base="$work/runs/pretrain-tiny"

@@ -122,6 +122,44 @@ TEST(ClientSide, ScaffoldCorrectsGradientAndUpdatesControlOptionTwo) {
   }
 }
 
+// "gradients" keeps the mean raw minibatch gradient; under plain SGD that is option II exactly,
+// round after round (the second round has a non-zero correction c − cᵢ).
+TEST(ClientSide, ScaffoldGradientControlIsTheMeanRawGradientAndOptionTwoUnderSgd) {
+  comm::LocalCommunicator local;
+  FlConfig gradients_config = fl_config("scaffold");
+  gradients_config.scaffold_control = "gradients";
+  ASSERT_EQ(fl_config("scaffold").scaffold_control, "update");
+  std::unique_ptr<Algorithm> algorithms[] = {make("scaffold"), make_algorithm(gradients_config, 4)};
+  algorithms[1]->reset(kLength);
+  torch::Tensor xs[] = {start_x(), start_x()};
+  for (std::int64_t round = 0; round < 2; ++round) {
+    for (int i = 0; i < 2; ++i) {
+      auto update = algorithms[i]->begin_client({kClient, round, xs[i], kLr});
+      Accumulator accumulator = algorithms[i]->make_accumulator();
+      update->finish(testing::train_least_squares(*update, xs[i], kClient, kSteps, kLr), accumulator);
+      algorithms[i]->client_states()->sync(local);
+      algorithms[i]->server_update(xs[i], accumulator, round);
+    }
+    const auto option_two = testing::to_vector(algorithms[0]->client_states()->get(kClient));
+    const auto mean_gradient = testing::to_vector(algorithms[1]->client_states()->get(kClient));
+    for (std::int64_t k = 0; k < kLength; ++k) EXPECT_NEAR(mean_gradient[k], option_two[k], 1e-4) << round << "/" << k;
+    EXPECT_TRUE(torch::allclose(xs[0], xs[1], 1e-5, 1e-6)) << "round " << round;
+  }
+
+  // By hand: raw gradients {1, 2, 3} and {3, 2, 1} over two steps give cᵢ = {2, 2, 2}, whatever
+  // the steps themselves did (here: nothing, as an optimizer other than SGD might).
+  auto update = algorithms[1]->begin_client({1, 0, start_x(), kLr});
+  for (const auto& values : {std::vector<float>{1, 2, 3}, std::vector<float>{3, 2, 1}}) {
+    torch::Tensor grad = torch::tensor(values);
+    update->adjust_gradient(grad, start_x());
+  }
+  Accumulator accumulator = algorithms[1]->make_accumulator();
+  update->finish({start_x(), 2, 5}, accumulator);
+  algorithms[1]->client_states()->sync(local);
+  for (std::int64_t k = 0; k < kLength; ++k)
+    EXPECT_NEAR(algorithms[1]->client_states()->get(1)[k].item<double>(), 2.0, 1e-6) << k;
+}
+
 TEST(ClientSide, ScaffoldClientWithoutStepsKeepsItsControl) {
   auto algorithm = make("scaffold");
   const torch::Tensor x = start_x();

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/pretrain.hpp"
@@ -70,10 +71,61 @@ TEST_F(PretrainTest, WritesBaseAndLogAndIsDeterministicGivenTheSeed) {
     ++lines;
     text += line;
   }
-  EXPECT_EQ(lines, 2);  // the last step of each phase (every 10th step otherwise)
+  EXPECT_EQ(lines, 3);  // the last step of each phase (every 10th step otherwise) and the vision evaluation
   EXPECT_NE(text.find(R"("phase":"vision")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("phase":"vision-eval","split":"public")"), std::string::npos) << text;
   EXPECT_NE(text.find(R"("phase":"lm")"), std::string::npos) << text;
   EXPECT_NE(text.find(R"("step":4)"), std::string::npos) << text;
+}
+
+// Images that are all black (label 0) or all white (label 1): trivially separable.
+data::Samples two_shades(std::int64_t n, bool inverted_labels) {
+  auto samples = make_samples(n);
+  const auto pixels = samples.image_shape.numel();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const bool white = i % 2 == 1;
+    std::fill_n(samples.images.begin() + i * pixels, pixels, white ? 255 : 0);
+    samples.label[i] = white != inverted_labels ? 1 : 0;
+  }
+  return samples;
+}
+
+std::vector<nlohmann::json> eval_records(const fs::path& jsonl) {
+  std::vector<nlohmann::json> records;
+  std::ifstream in(jsonl);
+  for (std::string line; std::getline(in, line);) {
+    auto record = nlohmann::json::parse(line);
+    if (record["phase"] == "vision-eval") records.push_back(record);
+  }
+  return records;
+}
+
+TEST_F(PretrainTest, VisionPhaseReportsTheHeadsAccuracyOnPublicAndHeldOutImages) {
+  auto config = tiny_pretrain_config();
+  config.pretrain.vision_steps = 40;
+  config.pretrain.lm_steps = 0;
+  config.pretrain.batch_size = 8;
+  PretrainVocabulary vocabulary{kVocab, {}, tokenizer_};
+  // Held-out images labelled the other way round: a head that learned the public rule gets them all wrong.
+  const auto held_out = two_shades(12, /*inverted_labels=*/true);
+  pretrain_on_samples(config, two_shades(16, false), vocabulary, dir_ / "shades", &held_out);
+  const auto records = eval_records(dir_ / "shades" / "pretrain.jsonl");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["split"], "public");
+  EXPECT_DOUBLE_EQ(records[0]["accuracy"].get<double>(), 1.0);
+  EXPECT_EQ(records[1]["split"], "test");
+  EXPECT_DOUBLE_EQ(records[1]["accuracy"].get<double>(), 0.0);
+}
+
+TEST_F(PretrainTest, FlipAugmentationChangesTheVisionPhaseOnly) {
+  auto config = tiny_pretrain_config();
+  const auto samples = make_samples(10);
+  auto plain = pretrain_and_load(config, samples, "plain");
+  config.pretrain.flip = true;
+  auto flipped = pretrain_and_load(config, samples, "flipped");
+  const auto a = plain->parameter_groups(), b = flipped->parameter_groups();
+  EXPECT_FALSE(torch::equal(a.vision.front().second, b.vision.front().second));
+  for (std::size_t i = 0; i < a.decoder.size(); ++i) EXPECT_TRUE(torch::equal(a.decoder[i].second, b.decoder[i].second));
 }
 
 TEST_F(PretrainTest, UnlabeledImagesUseMaskedPatchReconstruction) {

@@ -64,6 +64,7 @@ struct FlConfig {
   double beta1 = 0.9;                 // FedAdam/FedYogi/FedAdagrad
   double beta2 = 0.99;
   double tau = 1e-3;                  // adaptivity ε (Reddi et al. τ)
+  std::string scaffold_control = "update";  // SCAFFOLD cᵢ⁺: "update" (option II) | "gradients" (mean raw gradient)
 };
 
 struct LocalConfig {
@@ -95,6 +96,7 @@ struct PretrainConfig {
   std::int64_t lm_steps = 300;
   std::int64_t batch_size = 32;
   double lr = 2e-3;
+  bool flip = false;                  // mirror images at random in the vision phase
 };
 
 struct RunConfig {
@@ -102,6 +104,7 @@ struct RunConfig {
   std::string name;                   // empty: derived from the config file name
   std::int64_t seed = 1;
   std::int64_t threads = 0;           // torch intra-op threads per rank; 0: cores / local ranks
+  std::int64_t parallel_clients = 1;  // clients a rank trains at once (threads, model replicas)
   std::string device = "cpu";         // cpu | cuda | auto
   std::string comm = "auto";          // auto | local | mpi | nccl
   std::string log_level = "info";

@@ -1,6 +1,11 @@
 // SCAFFOLD (Karimireddy et al. 2020) with option II control variates.
-//   client: gradient + (c − cᵢ) at every local step; afterwards
-//           cᵢ⁺ = cᵢ − c + (x − yᵢ)/(τᵢ·ηₗ), contributing Δcᵢ = cᵢ⁺ − cᵢ
+//   client: gradient + (c − cᵢ) at every local step; afterwards, by fl.scaffold_control,
+//           "update":    cᵢ⁺ = cᵢ − c + (x − yᵢ)/(τᵢ·ηₗ)   (the paper's option II), or
+//           "gradients": cᵢ⁺ = (1/τᵢ) Σ_k gₖ, the mean raw minibatch gradient of the round.
+//           Under plain local SGD the two are equal (x − yᵢ = ηₗ Σ_k (gₖ + c − cᵢ)); under
+//           AdamW, (x − yᵢ)/(τᵢ·ηₗ) is a normalized step of size ~1 per coordinate, far larger
+//           than the gradients it is added to, so only "gradients" stays in gradient units.
+//           Either way the client contributes Δcᵢ = cᵢ⁺ − cᵢ.
 //   server: x ← x + η_g·Δ;  c ← c + (|S|/N)·mean_S Δcᵢ = c + Σ_S Δcᵢ / N
 // c is replicated on every rank through the round's broadcast ([x, c]); the cᵢ live in the
 // replicated ClientStateStore. A client that took no step keeps its cᵢ and contributes Δcᵢ = 0.
@@ -24,19 +29,32 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
                  context.client, context.round, context.local_lr);
     client_control_ = store.get(context.client).to(server_control.device());
     correction_ = server_control - client_control_;
+    if (from_gradients_) gradient_sum_ = torch::zeros({length}, server_control.options().dtype(torch::kFloat64));
   }
 
   bool adjusts_gradient() const override { return true; }
-  void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor&) override { flat_grad.add_(correction_); }
+  void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor&) override {
+    if (from_gradients_) {
+      gradient_sum_.add_(flat_grad.to(gradient_sum_.device(), torch::kFloat64));
+      ++gradient_steps_;
+    }
+    flat_grad.add_(correction_);
+  }
 
   void finish(const ClientOutcome& outcome, Accumulator& accumulator) override {
     double weight = 0.0;
     const torch::Tensor difference = fold_delta(outcome, accumulator, &weight);  // y − x, float64
     if (outcome.steps == 0) return;
-    const double scale = -1.0 / (static_cast<double>(outcome.steps) * context_.local_lr);
-    // cᵢ⁺ = cᵢ − c + (x − y)/(τ·ηₗ), kept in float32 like every stored state.
-    const torch::Tensor updated =
-        (client_control_ - server_control_).add_(difference.to(torch::kFloat32), scale);
+    torch::Tensor updated;  // cᵢ⁺, kept in float32 like every stored state
+    if (from_gradients_) {
+      FEDVLM_CHECK(gradient_steps_ == outcome.steps,
+                   "scaffold client {} round {}: {} local steps but {} gradients seen", context_.client,
+                   context_.round, outcome.steps, gradient_steps_);
+      updated = (gradient_sum_ / static_cast<double>(gradient_steps_)).to(torch::kFloat32);
+    } else {  // cᵢ − c + (x − y)/(τ·ηₗ)
+      const double scale = -1.0 / (static_cast<double>(outcome.steps) * context_.local_lr);
+      updated = (client_control_ - server_control_).add_(difference.to(torch::kFloat32), scale);
+    }
     accumulator.segment(kControlDeltaSegment)
         .add_(updated.to(accumulator.buffer().device(), torch::kFloat64) -
               client_control_.to(accumulator.buffer().device(), torch::kFloat64));
@@ -48,6 +66,9 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
   ClientStateStore& store_;
   torch::Tensor client_control_;  // cᵢ at the start of the round
   torch::Tensor correction_;      // c − cᵢ
+  const bool from_gradients_ = config_.scaffold_control == "gradients";
+  torch::Tensor gradient_sum_;    // Σ raw gradients (float64), for "gradients"
+  std::int64_t gradient_steps_ = 0;
 };
 
 class Scaffold final : public detail::AlgorithmBase {
