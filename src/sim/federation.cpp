@@ -139,7 +139,12 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
   if (centralized && config.local.steps > 0)
     training_config.local.steps *= config.fl.clients_per_round > 0 ? config.fl.clients_per_round : info.num_clients;
   LocalTrainer trainer(model, training_config, bench.special, bench.device);
-  SequentialGroupTrainer group_trainer(client_data, trainer);
+  const auto make_model = [&] {
+    return model::build_model(config.model, config.lora, info.image_shape, bench.tokenizer.vocab_size(),
+                              static_cast<std::uint64_t>(config.run.seed));
+  };
+  const auto group_trainer =
+      make_group_trainer(client_data, trainer, model, make_model, training_config, bench.special, bench.device);
   const fl::ClientSampler sampler(info.num_clients, config.fl.clients_per_round, static_cast<std::uint64_t>(config.run.seed));
   const std::int64_t total_rounds = config.fl.rounds;
 
@@ -166,7 +171,7 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
       layout.push_back({std::string(segment), 1});
     fl::Accumulator accumulator(layout, bench.device);
 
-    const double data_seconds = group_trainer.train(my_clients, {round, x, lr}, *algorithm, trainable, accumulator);
+    const double data_seconds = group_trainer->train(my_clients, {round, x, lr}, *algorithm, trainable, accumulator);
     clock.add("data", data_seconds);
     mark = clock.charge("train", mark);
     clock.add("train", -data_seconds);

@@ -50,19 +50,26 @@ RunOutcome run_local_baseline(const Config& config, Workbench& bench, comm::Comm
   ClientData client_data(bench.dataset);
   LocalTrainer trainer(model, config, bench.special, bench.device);
   std::int64_t trained = 0;
+  double samples_seen = 0.0;
   for (const std::int64_t client : mine) {
+    auto mark = RoundClock::Clock::now();
     const data::Samples& samples = client_data.samples(client);
+    mark = clock.charge("data", mark);
     torch::Tensor x = start.clone();
     for (std::int64_t round = 0; round < config.fl.rounds; ++round) {
       const model::TrainableSet round_set = model::apply_strategy(model, config.finetune, round);
       if (model::flat_numel(round_set.parameters) != x.numel()) x = model::flatten_values(round_set.parameters);
       trainable = round_set;
       const double lr = fl::local_lr_for_round(config.local, round, config.fl.rounds);
-      x = trainer.train(trainable, samples, client, round, x, lr, nullptr).params;
+      LocalResult result = trainer.train(trainable, samples, client, round, x, lr, nullptr);
+      x = std::move(result.params);
+      samples_seen += static_cast<double>(result.samples_seen);
     }
     model::assign_values(trainable.parameters, x);
+    mark = clock.charge("train", mark);
     model.eval();
     const eval::MetricsTable table = evaluate_on_test(config, bench, comm, /*local_only=*/true);
+    clock.charge("eval", mark);
     for (std::size_t i = 0; i < slots.size(); ++i) {
       const auto task = table.find(slots[i].first);
       if (task == table.end() || !task->second.count(slots[i].second)) continue;
@@ -72,7 +79,11 @@ RunOutcome run_local_baseline(const Config& config, Workbench& bench, comm::Comm
     log::info("local baseline: client {} done ({} of {} on this rank, {} elapsed)", client, ++trained, mine.size(),
               format_duration(clock.elapsed()));
   }
+  const auto mark = RoundClock::Clock::now();
   comm::allreduce(comm, sums);
+  torch::Tensor total_seen = torch::tensor({samples_seen}, torch::kFloat64);
+  comm::allreduce(comm, total_seen);
+  clock.charge("communication", mark);
 
   RunOutcome outcome;
   outcome.run_dir = run_dir;
@@ -88,6 +99,7 @@ RunOutcome run_local_baseline(const Config& config, Workbench& bench, comm::Comm
         metrics.write({config.fl.rounds, "eval", task, metric, value, clock.elapsed()});
     RunSummary summary(config, comm.size(), info.num_clients);
     summary.add_evaluation(config.fl.rounds, mean);
+    summary.add_trained_samples(static_cast<std::int64_t>(total_seen.item<double>()));
     summary.set_time(clock);
     outcome.summary = summary.to_json();
     outcome.summary["clients_averaged"] = info.num_clients;

@@ -1,16 +1,24 @@
 // The round loop end to end on a tiny synthetic federation: rank-count invariance, exact
-// resume, and the centralized baseline's equivalence with a one-client federation.
+// resume, the centralized baseline's equivalence with a one-client federation, and parallel
+// client training's equivalence with sequential training.
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <fstream>
 
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "fedvlm/comm/in_process.hpp"
 #include "fedvlm/comm/local_communicator.hpp"
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/model/vlm.hpp"
 #include "fedvlm/sim/checkpoint.hpp"
+#include "fedvlm/sim/client_data.hpp"
+#include "fedvlm/sim/client_group_trainer.hpp"
 #include "fedvlm/sim/federation.hpp"
 #include "fedvlm/sim/run_directory.hpp"
+#include "fedvlm/sim/setup.hpp"
 #include "tiny_federation.hpp"
 
 namespace fs = std::filesystem;
@@ -106,6 +114,70 @@ TEST_F(Federation, OneClientFedAvgEqualsCentralized) {
   config.run.name = "centralized";
   const torch::Tensor centralized = run(config, 1);
   EXPECT_TRUE(torch::equal(federated, centralized)) << "max diff " << (federated - centralized).abs().max().item<double>();
+}
+
+class ParallelClients : public Federation, public ::testing::WithParamInterface<std::string> {};
+
+// Threads and replicas change nothing but the speed: the same global vector, bit for bit, and the
+// same metrics, on one rank and on two.
+TEST_P(ParallelClients, TrainTheSameModelAsSequentialClients) {
+  const std::string algorithm = GetParam();
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-parallel", algorithm);
+  if (algorithm == "fedprox") config.finetune.strategy = "F-2stage", config.finetune.stage1_rounds = 1;
+  for (const int ranks : {1, 2}) {
+    config.run.parallel_clients = 1;
+    config.run.name = fmt::format("{}-{}-sequential", algorithm, ranks);
+    const torch::Tensor sequential = run(config, ranks);
+    config.run.parallel_clients = 3;
+    config.run.name = fmt::format("{}-{}-parallel", algorithm, ranks);
+    const torch::Tensor parallel = run(config, ranks);
+    EXPECT_TRUE(torch::equal(sequential, parallel))
+        << ranks << " rank(s), max diff " << (sequential - parallel).abs().max().item<double>();
+    EXPECT_EQ(metrics_without_seconds(root_ / "runs-parallel" / fmt::format("{}-{}-sequential", algorithm, ranks)),
+              metrics_without_seconds(root_ / "runs-parallel" / fmt::format("{}-{}-parallel", algorithm, ranks)));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, ParallelClients, ::testing::Values("fedavg", "scaffold", "fedprox"));
+
+TEST_F(Federation, ParallelReplicasShareTheWeightsNoRoundTrains) {
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-replicas", "fedavg");
+  sim::Workbench bench = sim::open_workbench(config);
+  sim::ClientData data(bench.dataset);
+  const auto make_model = [&] {
+    return model::build_model(config.model, config.lora, bench.dataset.info().image_shape,
+                              bench.tokenizer.vocab_size(), 99);  // another seed: the values must come from the model
+  };
+  sim::ParallelGroupTrainer trainer(data, *bench.model, make_model, config, bench.special, bench.device, 2);
+  const auto original = bench.model->named_parameters();
+  int shared = 0, copied = 0;
+  for (const int worker : {0, 1}) {
+    for (const auto& item : trainer.replica(worker).named_parameters()) {
+      const torch::Tensor& mine = original[item.key()];
+      EXPECT_TRUE(torch::equal(item.value(), mine)) << item.key();
+      const bool trains = item.key().rfind("connector.", 0) == 0 || item.key().find("lora_") != std::string::npos;
+      EXPECT_EQ(item.value().data_ptr() == mine.data_ptr(), !trains) << item.key() << " (F-CL trains it: " << trains << ")";
+      ++(trains ? copied : shared);
+    }
+  }
+  EXPECT_GT(shared, 0);
+  EXPECT_GT(copied, 0);
+}
+
+TEST_F(Federation, LocalOnlyBaselineReportsItsTimeAndTrainedSamples) {
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-local", "local");
+  config.local.steps = 2;
+  config.local.batch_size = 3;  // every client holds at least 6 samples: two full batches a round
+  comm::run_in_process(
+      2, [&](comm::Communicator& comm) { sim::run_federation(config, comm, {.overwrite = true, .rank_log_files = false}); },
+      std::chrono::seconds(240));
+  std::ifstream in(sim::run_directory(config) / "summary.json");
+  const auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["trained_samples"].get<std::int64_t>(), 4 * config.fl.rounds * 2 * 3);  // clients x rounds x steps x batch
+  for (const char* part : {"data", "train", "eval", "communication"})
+    EXPECT_TRUE(summary["time_seconds"].contains(part)) << part << " missing: " << summary["time_seconds"].dump();
+  EXPECT_GT(summary["time_seconds"]["train"].get<double>(), 0.0);
+  EXPECT_EQ(summary["clients_averaged"].get<std::int64_t>(), 4);
 }
 
 TEST_F(Federation, ExistingResultsAreNotOverwrittenWithoutAsking) {
