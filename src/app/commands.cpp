@@ -56,7 +56,7 @@ int command_pretrain(const CommonOptions& options, const std::string& out_dir) {
   const std::filesystem::path out = out_dir.empty() ? sim::run_directory(config) : std::filesystem::path(out_dir);
   // Pretraining runs on rank 0: it is a one-off, small job; other ranks only wait.
   if (session.comm->is_root()) {
-    torch::set_num_threads(sim::choose_threads(config.run.threads));
+    sim::configure_threads(config.run.threads);
     data::DatasetReader dataset(config.data.path);
     std::filesystem::create_directories(out);
     sim::write_resolved_config(out, config);

@@ -1,5 +1,7 @@
 #include "fedvlm/sim/setup.hpp"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <thread>
 
@@ -37,8 +39,27 @@ int choose_threads(std::int64_t requested) {
   return std::max(1, cores / local_size());
 }
 
+// Debian's OpenBLAS (the pthreads build) keeps its own pool of one thread per core beside
+// LibTorch's and serializes concurrent callers on it: with 2 torch threads, or 2 clients training
+// at once, a round ran 2.3-2.5x slower here (docs/performance.md). fedvlm parallelizes over ranks,
+// clients and torch's intra-op pool instead, so each BLAS call runs on its calling thread, unless
+// OPENBLAS_NUM_THREADS says otherwise. Other BLAS builds do not export the symbol: nothing to do.
+void use_calling_thread_blas() {
+  if (const char* requested = std::getenv("OPENBLAS_NUM_THREADS"); requested && *requested) return;
+  using SetThreads = void (*)(int);
+  if (auto* set_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_threads(1);
+}
+
+int configure_threads(std::int64_t requested) {
+  const int threads = choose_threads(requested);
+  torch::set_num_threads(threads);
+  use_calling_thread_blas();
+  return threads;
+}
+
 Workbench open_workbench(const Config& config) {
-  torch::set_num_threads(choose_threads(config.run.threads));
+  configure_threads(config.run.threads);
   data::DatasetReader dataset(config.data.path);
   const auto& info = dataset.info();
   auto tokenizer = data::Tokenizer::from_serialized(info.tokenizer_model);

@@ -30,5 +30,8 @@ Workbench open_workbench(const Config& config);
 torch::Device choose_device(const std::string& device);
 // run.threads, or the node's cores divided by the ranks on this node.
 int choose_threads(std::int64_t requested);
+// Sets torch's intra-op threads to choose_threads(requested) and keeps an OpenBLAS from running a
+// thread pool of its own (unless OPENBLAS_NUM_THREADS is set); returns the thread count.
+int configure_threads(std::int64_t requested);
 
 }  // namespace fedvlm::sim
