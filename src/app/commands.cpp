@@ -39,10 +39,6 @@ int command_run(CommonOptions options, const std::filesystem::path& resume, bool
   if (dump_only) return command_config(options, false);
   Session session = open_session(options);
   const Config& config = session.config;
-  if (session.comm->is_root())
-    log::info("fedvlm run: {} on {} rank(s) ({}), data {}, strategy {}, {} rounds", config.fl.algorithm,
-              session.comm->size(), session.comm->backend(), config.data.path, config.finetune.strategy,
-              config.fl.rounds);
   const auto outcome = sim::run_federation(config, *session.comm, {.resume = !resume.empty(), .overwrite = overwrite});
   if (session.comm->is_root() && !outcome.interrupted)
     log::info("results in {} (summary.json, metrics.jsonl)", outcome.run_dir.string());

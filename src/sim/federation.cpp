@@ -83,6 +83,9 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
     agree_or_throw(comm, error);
   }
   if (options.rank_log_files) log::add_rank_file(run_dir, comm.rank());
+  if (comm.is_root())  // after the log file is attached, so logs/rank-0.log opens with it
+    log::info("fedvlm run: {} on {} rank(s) ({}), data {}, strategy {}, {} rounds", config.fl.algorithm,
+              comm.size(), comm.backend(), config.data.path, config.finetune.strategy, config.fl.rounds);
   install_stop_signal_handlers();
 
   Workbench bench = open_workbench(config);

@@ -36,6 +36,7 @@ run="$work/runs/e2e"
 for f in config.toml metrics.jsonl summary.json logs/rank-0.log logs/rank-1.log checkpoints/round-000006.pt; do
   [[ -s "$run/$f" ]] || fail "missing $run/$f"
 done
+head -n 1 "$run/logs/rank-0.log" | grep -q "fedvlm run: fedavg on 2 rank(s)" || fail "logs/rank-0.log does not open with the run banner"
 "$python" - "$run" <<'PY' || fail "output checks failed"
 import json, sys, pathlib, tomllib
 run = pathlib.Path(sys.argv[1])
