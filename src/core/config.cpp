@@ -243,7 +243,8 @@ void check_limits(const Param& p, const Value& value, const std::string& origin)
 // coordinate, so they default to 0.01 (within the range Reddi et al. 2021 tune over). A value
 // set anywhere (preset, file, --set) is kept, so a sweep over fl.algorithm gets each default.
 // fl.scaffold_control: option II's (x − y)/(τ·ηₗ) is a gradient only for plain SGD; with AdamW
-// it is a normalized step that swamps the gradients it corrects, so AdamW gets the mean gradient.
+// it is a normalized step that swamps the gradients it corrects, so AdamW applies the correction
+// in step space ("steps"), where it has the same units as the controls.
 void apply_algorithm_defaults(Config& config) {
   static constexpr std::string_view kAdaptive[] = {"fedadagrad", "fedadam", "fedyogi"};
   const bool adaptive =
@@ -253,7 +254,7 @@ void apply_algorithm_defaults(Config& config) {
     config.origins["fl.server_lr"] = fmt::format("default for fl.algorithm = \"{}\"", config.fl.algorithm);
   }
   if (config.origins.at("fl.scaffold_control") == "default" && config.local.optimizer != "sgd") {
-    config.fl.scaffold_control = "gradients";
+    config.fl.scaffold_control = "steps";
     config.origins["fl.scaffold_control"] = fmt::format("default for local.optimizer = \"{}\"", config.local.optimizer);
   }
 }

@@ -109,10 +109,12 @@ std::vector<Param> build_schema() {
       param("fl.beta2", &C::fl, &FlConfig::beta2, "FedAdam/FedYogi second-moment decay.", unit),
       param("fl.tau", &C::fl, &FlConfig::tau, "FedAdagrad/FedAdam/FedYogi adaptivity tau.", {.min = 0}),
       param("fl.scaffold_control", &C::fl, &FlConfig::scaffold_control,
-            "SCAFFOLD's new client control: update = option II, c_i - c + (x - y_i)/(steps * local lr); gradients = "
-            "the mean raw minibatch gradient of the round (equal under plain SGD, and in gradient units under AdamW). "
-            "Unset, it is update with local.optimizer = sgd and gradients otherwise.",
-            {.choices = {"update", "gradients"}}),
+            "SCAFFOLD's control variates. update = option II, c_i - c + (x - y_i)/(steps * local lr), correction "
+            "c - c_i added to every gradient; gradients = the mean raw minibatch gradient of the round, correction "
+            "added to every gradient; steps = option II with the correction applied to the parameters after every "
+            "optimizer step, -local lr * (c - c_i), so controls and correction are in the optimizer's step units. "
+            "All three are equal under plain SGD. Unset, it is update with local.optimizer = sgd and steps otherwise.",
+            {.choices = {"update", "gradients", "steps"}}),
       // [local]
       param("local.epochs", &C::local, &LocalConfig::epochs, "Local epochs per round (when local.steps is 0).",
             non_negative),

@@ -78,6 +78,12 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
     }
     if (config_.local.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, config_.local.grad_clip);
     optimizer->step();
+    if (update && update->adjusts_params()) {
+      // A term on the parameters themselves (SCAFFOLD's correction in step space).
+      torch::Tensor y = model::flatten_values(params);
+      update->adjust_params(y);
+      model::assign_values(params, y);
+    }
     result.loss_sum += loss.item<double>();
     result.samples_seen += static_cast<std::int64_t>(rows.size());
     ++result.steps;

@@ -172,7 +172,7 @@ TEST_F(ConfigFiles, AdaptiveServerOptimizersGetTheirOwnServerLrDefault) {
 TEST_F(ConfigFiles, ScaffoldControlFollowsTheLocalOptimizerUnlessSet) {
   const Config adamw = load_config({.overrides = {"fl.algorithm=scaffold"}});
   EXPECT_EQ(adamw.local.optimizer, "adamw");
-  EXPECT_EQ(adamw.fl.scaffold_control, "gradients");
+  EXPECT_EQ(adamw.fl.scaffold_control, "steps");
   EXPECT_NE(adamw.origins.at("fl.scaffold_control").find("local.optimizer"), std::string::npos);
   EXPECT_EQ(load_config({.overrides = {"fl.algorithm=scaffold", "local.optimizer=sgd"}}).fl.scaffold_control, "update");
   EXPECT_EQ(load_config({.overrides = {"fl.scaffold_control=update"}}).fl.scaffold_control, "update");

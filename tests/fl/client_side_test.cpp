@@ -160,6 +160,83 @@ TEST(ClientSide, ScaffoldGradientControlIsTheMeanRawGradientAndOptionTwoUnderSgd
     EXPECT_NEAR(algorithms[1]->client_states()->get(1)[k].item<double>(), 2.0, 1e-6) << k;
 }
 
+FlConfig scaffold_config(const std::string& control) {
+  FlConfig config = fl_config("scaffold");
+  config.scaffold_control = control;
+  return config;
+}
+
+// Runs `rounds` rounds of one client (kClient) of a 4-client SCAFFOLD federation whose local
+// optimizer steps along direction(gradient); returns the client's control after each round.
+std::vector<std::vector<double>> scaffold_client_controls(Algorithm& algorithm, torch::Tensor& x, int rounds,
+                                                          torch::Tensor (*direction)(const torch::Tensor&) = nullptr) {
+  comm::LocalCommunicator local;
+  std::vector<std::vector<double>> controls;
+  for (int round = 0; round < rounds; ++round) {
+    auto update = algorithm.begin_client({kClient, round, x, kLr});
+    Accumulator accumulator = algorithm.make_accumulator();
+    update->finish(testing::train_least_squares(*update, x, kClient, kSteps, kLr, direction), accumulator);
+    algorithm.client_states()->sync(local);
+    algorithm.server_update(x, accumulator, round);
+    controls.push_back(testing::to_vector(algorithm.client_states()->get(kClient)));
+  }
+  return controls;
+}
+
+// "steps" applies −ηₗ(c − cᵢ) after the optimizer step instead of adding c − cᵢ to the gradient:
+// under plain SGD that is option II exactly, round after round.
+TEST(ClientSide, ScaffoldStepControlIsOptionTwoUnderSgd) {
+  auto update_mode = make_algorithm(scaffold_config("update"), 4);
+  auto steps_mode = make_algorithm(scaffold_config("steps"), 4);
+  update_mode->reset(kLength);
+  steps_mode->reset(kLength);
+  torch::Tensor xs[] = {start_x(), start_x()};
+  const auto option_two = scaffold_client_controls(*update_mode, xs[0], 3);
+  const auto steps = scaffold_client_controls(*steps_mode, xs[1], 3);
+  for (std::size_t round = 0; round < option_two.size(); ++round)
+    for (std::int64_t k = 0; k < kLength; ++k) EXPECT_NEAR(steps[round][k], option_two[round][k], 1e-4) << round;
+  EXPECT_TRUE(torch::allclose(xs[0], xs[1], 1e-5, 1e-6)) << "max diff " << (xs[0] - xs[1]).abs().max().item<double>();
+  auto update = steps_mode->begin_client({kClient, 3, xs[1], kLr});
+  EXPECT_FALSE(update->adjusts_gradient());
+  EXPECT_TRUE(update->adjusts_params());
+}
+
+// Under an optimizer whose steps are not gradients (here sign descent, as AdamW's normalized
+// steps roughly are), "steps" makes cᵢ the client's mean step direction, whatever the correction
+// c − cᵢ was; "update" would mix the correction into the gradient before the sign.
+TEST(ClientSide, ScaffoldStepControlIsTheMeanOptimizerStep) {
+  auto algorithm = make_algorithm(scaffold_config("steps"), 4);
+  algorithm->reset(kLength);
+  torch::Tensor x = start_x();
+  const auto sign = [](const torch::Tensor& grad) { return torch::sign(grad); };
+  scaffold_client_controls(*algorithm, x, 1, sign);  // round 0: c, cᵢ become non-zero
+  const torch::Tensor c = algorithm->pack_global(x).narrow(0, kLength, kLength).clone();
+  const torch::Tensor ci = algorithm->client_states()->get(kClient).clone();
+  ASSERT_GT((c - ci).abs().min().item<double>(), 1e-3) << "the second round needs a non-zero correction";
+
+  // Round 1 by hand: w ← w − ηₗ·sign(g(w)) − ηₗ(c − cᵢ); cᵢ⁺ = mean sign(g).
+  std::vector<double> w = testing::to_vector(x), mean_sign(kLength, 0.0);
+  const auto correction = testing::to_vector(c - ci);
+  for (std::int64_t s = 0; s < kSteps; ++s)
+    for (std::int64_t k = 0; k < kLength; ++k) {
+      const double a = ls_a(kClient, k);
+      const double direction = (a * (a * w[k] - ls_b(kClient, k))) > 0 ? 1.0 : -1.0;
+      mean_sign[k] += direction / kSteps;
+      w[k] -= kLr * (direction + correction[k]);
+    }
+  const torch::Tensor x1 = x.clone();
+  auto update = algorithm->begin_client({kClient, 1, x1, kLr});
+  const ClientOutcome outcome = testing::train_least_squares(*update, x1, kClient, kSteps, kLr, sign);
+  Accumulator accumulator = algorithm->make_accumulator();
+  update->finish(outcome, accumulator);
+  comm::LocalCommunicator local;
+  algorithm->client_states()->sync(local);
+  for (std::int64_t k = 0; k < kLength; ++k) {
+    EXPECT_NEAR(outcome.params[k].item<double>(), w[k], 1e-5) << k;
+    EXPECT_NEAR(algorithm->client_states()->get(kClient)[k].item<double>(), mean_sign[k], 1e-4) << k;
+  }
+}
+
 TEST(ClientSide, ScaffoldClientWithoutStepsKeepsItsControl) {
   auto algorithm = make("scaffold");
   const torch::Tensor x = start_x();
@@ -209,6 +286,7 @@ TEST(ClientSide, OnlyFedProxAndScaffoldDeclareAGradientTerm) {
     auto algorithm = make(name);
     auto update = algorithm->begin_client({kClient, 0, x, kLr});
     EXPECT_EQ(update->adjusts_gradient(), name == "fedprox" || name == "scaffold") << name;
+    EXPECT_FALSE(update->adjusts_params()) << name;
   }
 }
 

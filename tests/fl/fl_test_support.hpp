@@ -47,14 +47,17 @@ inline torch::Tensor ls_gradient(std::int64_t client, const torch::Tensor& w) {
   return grad;
 }
 
-// Runs `steps` SGD steps through the algorithm's hooks, as the local training loop does.
+// Runs `steps` optimizer steps y ← y − lr·direction(gradient) through the algorithm's hooks, in
+// the order the local training loop calls them. The default direction is the gradient (SGD).
 inline ClientOutcome train_least_squares(ClientUpdate& update, const torch::Tensor& x, std::int64_t client,
-                                         std::int64_t steps, double lr) {
+                                         std::int64_t steps, double lr,
+                                         torch::Tensor (*direction)(const torch::Tensor&) = nullptr) {
   torch::Tensor y = x.clone();
   for (std::int64_t s = 0; s < steps; ++s) {
     torch::Tensor grad = ls_gradient(client, y);
-    update.adjust_gradient(grad, y);
-    y.sub_(grad, lr);
+    if (update.adjusts_gradient()) update.adjust_gradient(grad, y);
+    y.sub_(direction ? direction(grad) : grad, lr);
+    if (update.adjusts_params()) update.adjust_params(y);
   }
   return ClientOutcome{y, steps, hand_samples(client)};
 }

@@ -116,6 +116,24 @@ TEST_F(Federation, OneClientFedAvgEqualsCentralized) {
   EXPECT_TRUE(torch::equal(federated, centralized)) << "max diff " << (federated - centralized).abs().max().item<double>();
 }
 
+// The local loop calls the step-space hook after every optimizer step: SCAFFOLD with its
+// correction there trains the same model as option II under plain SGD, and not FedAvg's.
+TEST_F(Federation, ScaffoldCorrectionAfterTheStepEqualsOptionTwoUnderSgd) {
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-scaffold", "scaffold");
+  config.fl.clients_per_round = 3;  // partial participation: c ≠ mean cᵢ
+  config.local.optimizer = "sgd", config.local.grad_clip = 0.0, config.local.lr = 0.5;
+  std::map<std::string, torch::Tensor> global;
+  for (const std::string control : {"update", "steps"}) {
+    config.fl.scaffold_control = config.run.name = control;
+    global[control] = run(config, 2);
+  }
+  config.fl.algorithm = config.run.name = "fedavg";
+  global["fedavg"] = run(config, 2);
+  const auto max_diff = [&](const char* a, const char* b) { return (global[a] - global[b]).abs().max().item<double>(); };
+  EXPECT_LT(max_diff("update", "steps"), 1e-5);
+  EXPECT_GT(max_diff("steps", "fedavg"), 100 * max_diff("update", "steps"));
+}
+
 class ParallelClients : public Federation, public ::testing::WithParamInterface<std::string> {};
 
 // Threads and replicas change nothing but the speed: the same global vector, bit for bit, and the

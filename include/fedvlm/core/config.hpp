@@ -64,7 +64,7 @@ struct FlConfig {
   double beta1 = 0.9;                 // FedAdam/FedYogi/FedAdagrad
   double beta2 = 0.99;
   double tau = 1e-3;                  // adaptivity ε (Reddi et al. τ)
-  std::string scaffold_control = "update";  // SCAFFOLD cᵢ⁺: "update" (option II) | "gradients" (mean raw gradient)
+  std::string scaffold_control = "update";  // SCAFFOLD: "update" (option II) | "gradients" | "steps", see algorithms.md
 };
 
 struct LocalConfig {

@@ -7,7 +7,7 @@
 //                for each client placed on this rank (in increasing client id):
 //                  auto update = algorithm.begin_client({client, round, x, local_lr});
 //                  local steps: loss.backward(); update->adjust_gradient(grad, y);
-//                               [clip]; optimizer step   (τᵢ steps in all)
+//                               [clip]; optimizer step; update->adjust_params(y)   (τᵢ steps in all)
 //                  update->finish({y, τᵢ, samplesᵢ}, acc);
 //                reduce_to_root(acc, comm);                        // the ONE collective
 //   rank 0:      algorithm.server_update(x, acc, round);
@@ -61,6 +61,10 @@ class ClientUpdate {
   virtual void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor& flat_params) {}
   // Whether adjust_gradient does anything: the local loop skips flattening gradients otherwise.
   virtual bool adjusts_gradient() const { return false; }
+  // Called after every optimizer step with the flat parameters y, which it may change in place:
+  // SCAFFOLD with fl.scaffold_control = "steps" moves y by −ηₗ(c − cᵢ). Default: nothing.
+  virtual void adjust_params(torch::Tensor& flat_params) {}
+  virtual bool adjusts_params() const { return false; }
   // Folds the client's contribution into `accumulator` and updates its persistent state.
   virtual void finish(const ClientOutcome& outcome, Accumulator& accumulator) = 0;
 };

@@ -1,11 +1,16 @@
-// SCAFFOLD (Karimireddy et al. 2020) with option II control variates.
-//   client: gradient + (c − cᵢ) at every local step; afterwards, by fl.scaffold_control,
-//           "update":    cᵢ⁺ = cᵢ − c + (x − yᵢ)/(τᵢ·ηₗ)   (the paper's option II), or
-//           "gradients": cᵢ⁺ = (1/τᵢ) Σ_k gₖ, the mean raw minibatch gradient of the round.
-//           Under plain local SGD the two are equal (x − yᵢ = ηₗ Σ_k (gₖ + c − cᵢ)); under
-//           AdamW, (x − yᵢ)/(τᵢ·ηₗ) is a normalized step of size ~1 per coordinate, far larger
-//           than the gradients it is added to, so only "gradients" stays in gradient units.
-//           Either way the client contributes Δcᵢ = cᵢ⁺ − cᵢ.
+// SCAFFOLD (Karimireddy et al. 2020). fl.scaffold_control chooses where the correction c − cᵢ
+// acts and how a client's new control cᵢ⁺ is computed:
+//   "update":    gradient + (c − cᵢ) at every local step; cᵢ⁺ = cᵢ − c + (x − yᵢ)/(τᵢ·ηₗ)
+//                (the paper's option II).
+//   "gradients": gradient + (c − cᵢ) at every local step; cᵢ⁺ = (1/τᵢ) Σₖ gₖ, the mean raw
+//                minibatch gradient of the round.
+//   "steps":     y ← y − ηₗ(c − cᵢ) after every optimizer step; cᵢ⁺ by option II, which is then
+//                the client's mean optimizer step per unit of learning rate.
+// Under plain local SGD all three are the same algorithm (x − yᵢ = ηₗ Σₖ (gₖ + c − cᵢ)). Under
+// AdamW, (x − yᵢ)/(τᵢ·ηₗ) is a normalized step of size ~1 per coordinate: "update" adds it to
+// gradients orders smaller and swamps them; "gradients" stays in gradient units but AdamW then
+// rescales the correction coordinate by coordinate; "steps" keeps controls and correction in
+// the units of the optimizer's own steps. Either way the client contributes Δcᵢ = cᵢ⁺ − cᵢ.
 //   server: x ← x + η_g·Δ;  c ← c + (|S|/N)·mean_S Δcᵢ = c + Σ_S Δcᵢ / N
 // c is replicated on every rank through the round's broadcast ([x, c]); the cᵢ live in the
 // replicated ClientStateStore. A client that took no step keeps its cᵢ and contributes Δcᵢ = 0.
@@ -32,7 +37,7 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
     if (from_gradients_) gradient_sum_ = torch::zeros({length}, server_control.options().dtype(torch::kFloat64));
   }
 
-  bool adjusts_gradient() const override { return true; }
+  bool adjusts_gradient() const override { return !in_step_space_; }
   void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor&) override {
     if (from_gradients_) {
       gradient_sum_.add_(flat_grad.to(gradient_sum_.device(), torch::kFloat64));
@@ -40,6 +45,9 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
     }
     flat_grad.add_(correction_);
   }
+
+  bool adjusts_params() const override { return in_step_space_; }
+  void adjust_params(torch::Tensor& flat_params) override { flat_params.sub_(correction_, context_.local_lr); }
 
   void finish(const ClientOutcome& outcome, Accumulator& accumulator) override {
     double weight = 0.0;
@@ -51,7 +59,7 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
                    "scaffold client {} round {}: {} local steps but {} gradients seen", context_.client,
                    context_.round, outcome.steps, gradient_steps_);
       updated = (gradient_sum_ / static_cast<double>(gradient_steps_)).to(torch::kFloat32);
-    } else {  // cᵢ − c + (x − y)/(τ·ηₗ)
+    } else {  // option II: cᵢ − c + (x − y)/(τ·ηₗ)
       const double scale = -1.0 / (static_cast<double>(outcome.steps) * context_.local_lr);
       updated = (client_control_ - server_control_).add_(difference.to(torch::kFloat32), scale);
     }
@@ -67,6 +75,7 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
   torch::Tensor client_control_;  // cᵢ at the start of the round
   torch::Tensor correction_;      // c − cᵢ
   const bool from_gradients_ = config_.scaffold_control == "gradients";
+  const bool in_step_space_ = config_.scaffold_control == "steps";
   torch::Tensor gradient_sum_;    // Σ raw gradients (float64), for "gradients"
   std::int64_t gradient_steps_ = 0;
 };
