@@ -1,5 +1,7 @@
 #include "fedvlm/core/log.hpp"
 
+#include <algorithm>
+
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -21,6 +23,7 @@ std::string pattern(int rank, int world_size) {
 }
 
 std::string g_file_pattern;
+spdlog::sink_ptr g_rank_sink;  // the sink add_rank_file attached, replaced by the next call
 
 }  // namespace
 
@@ -39,6 +42,7 @@ void setup(const Options& options) {
   logger->set_pattern(g_file_pattern);
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
+  g_rank_sink.reset();
 }
 
 void add_rank_file(const std::filesystem::path& run_dir, int rank) {
@@ -46,13 +50,16 @@ void add_rank_file(const std::filesystem::path& run_dir, int rank) {
   std::filesystem::create_directories(path.parent_path());
   auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path.string(), false);
   auto logger = spdlog::default_logger();
+  auto& sinks = logger->sinks();
+  if (g_rank_sink) sinks.erase(std::remove(sinks.begin(), sinks.end(), g_rank_sink), sinks.end());
   // The file gets everything at info or above, even on ranks whose console is quiet: pin the
   // existing sinks to the logger's level before lowering it.
   auto console_level = logger->level();
   for (auto& existing : logger->sinks()) existing->set_level(std::max(existing->level(), console_level));
   sink->set_pattern(g_file_pattern.empty() ? pattern(rank, 0) : g_file_pattern);
   sink->set_level(std::min(console_level, spdlog::level::info));
-  logger->sinks().push_back(sink);
+  sinks.push_back(sink);
+  g_rank_sink = sink;
   logger->set_level(std::min(console_level, spdlog::level::info));
 }
 

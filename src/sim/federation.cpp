@@ -41,6 +41,11 @@ void prepare_run_directory(const fs::path& run_dir, const RunOptions& options) {
   fs::remove_all(run_dir / "checkpoints");
   fs::remove(run_dir / "metrics.jsonl");
   fs::remove(run_dir / "summary.json");
+  if (fs::is_directory(run_dir / "logs"))  // the old run's rank logs; anything else there is kept
+    for (const auto& entry : fs::directory_iterator(run_dir / "logs")) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("rank-") && name.ends_with(".log")) fs::remove(entry.path());
+    }
   fs::create_directories(run_dir);
 }
 

@@ -12,6 +12,7 @@
 #include "fedvlm/comm/in_process.hpp"
 #include "fedvlm/comm/local_communicator.hpp"
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/log.hpp"
 #include "fedvlm/model/vlm.hpp"
 #include "fedvlm/sim/checkpoint.hpp"
 #include "fedvlm/sim/client_data.hpp"
@@ -209,6 +210,28 @@ TEST_F(Federation, ExistingResultsAreNotOverwrittenWithoutAsking) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("--resume"), std::string::npos) << e.what();
   }
+}
+
+// --overwrite starts the run afresh, its rank log included; other files in logs/ stay.
+TEST_F(Federation, OverwrittenRunStartsFreshRankLogs) {
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-overwrite", "fedavg");
+  config.fl.rounds = 1;
+  const fs::path logs = sim::run_directory(config) / "logs";
+  comm::LocalCommunicator comm;
+  for (int attempt = 0; attempt < 2; ++attempt) sim::run_federation(config, comm, {.overwrite = true});
+  {
+    std::ofstream(logs / "slurm-7.out") << "kept\n";
+  }
+  config.fl.rounds = 2;
+  sim::run_federation(config, comm, {.overwrite = true});
+  log::setup({});  // detach the rank log file from the process-wide logger
+  std::ifstream in(logs / "rank-0.log");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t banners = 0;
+  for (std::size_t at = text.find("fedvlm run:"); at != std::string::npos; at = text.find("fedvlm run:", at + 1)) ++banners;
+  EXPECT_EQ(banners, 1u) << text;
+  EXPECT_NE(text.find("2 rounds"), std::string::npos) << text;
+  EXPECT_TRUE(fs::exists(logs / "slurm-7.out"));
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ struct Options {
 // Installs the default logger. Safe to call again (e.g. once the run directory is known).
 void setup(const Options& options);
 
-// Adds logs/rank-N.log under `run_dir` to the current logger.
+// Adds logs/rank-N.log under `run_dir` to the current logger, replacing the file an earlier call added.
 void add_rank_file(const std::filesystem::path& run_dir, int rank);
 
 using spdlog::debug;
