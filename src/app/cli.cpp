@@ -44,6 +44,10 @@ int run_cli(int argc, char** argv) {
   std::filesystem::path checkpoint;
   evaluate->add_option("--checkpoint", checkpoint, "checkpoints/round-N.pt of a run; empty: the base model")
       ->check(CLI::ExistingFile);
+  std::filesystem::path predictions;
+  evaluate->add_option("--predictions", predictions,
+                       "Also write every test sample's answer as JSON lines: row, task, prediction, reference, score "
+                       "(1/0 exact match for cls and vqa, IoU for ground, null for cap)");
 
   auto* bench = app.add_subcommand("bench", "Measure throughput: local training per strategy, collectives, data reads");
   add_config_options(*bench, options);
@@ -67,7 +71,7 @@ int run_cli(int argc, char** argv) {
   }
   if (*run) return command_run(options, resume, overwrite, dump);
   if (*pretrain) return command_pretrain(options, pretrain_out);
-  if (*evaluate) return command_eval(options, checkpoint);
+  if (*evaluate) return command_eval(options, checkpoint, predictions);
   if (*bench) return command_bench(options, what, repeats);
   if (*inspect) return command_inspect(options);
   return command_config(options, reference);

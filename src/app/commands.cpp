@@ -63,7 +63,8 @@ int command_pretrain(const CommonOptions& options, const std::string& out_dir) {
   return 0;
 }
 
-int command_eval(const CommonOptions& options, const std::filesystem::path& checkpoint) {
+int command_eval(const CommonOptions& options, const std::filesystem::path& checkpoint,
+                 const std::filesystem::path& predictions) {
   Session session = open_session(options);
   const Config& config = session.config;
   sim::Workbench bench = sim::open_workbench(config);
@@ -79,8 +80,12 @@ int command_eval(const CommonOptions& options, const std::filesystem::path& chec
     model::assign_values(trainable.parameters, state.global.to(bench.device));
   }
   model.eval();
-  const auto table = sim::evaluate_on_test(config, bench, *session.comm);
-  if (session.comm->is_root()) std::cout << eval::format_metrics_table(table);
+  const auto table = sim::evaluate_on_test(config, bench, *session.comm, false, predictions);
+  if (session.comm->is_root()) {
+    std::cout << eval::format_metrics_table(table);
+    if (!predictions.empty()) log::info("answers of {} test samples in {}", sim::test_samples_evaluated(config, bench),
+                                        predictions.string());
+  }
   return 0;
 }
 

@@ -35,7 +35,7 @@ std::optional<Box> stored_box(const data::Samples& rows, std::int64_t row) {
 
 void score_batch(model::VisionLanguageModel& model, const data::Samples& rows, std::span<const std::int64_t> batch_rows,
                  const data::Tokenizer& tokenizer, const model::SpecialTokens& special, const EvalConfig& config,
-                 const torch::Device& device, TaskMetrics& metrics) {
+                 const torch::Device& device, TaskMetrics& metrics, std::vector<Prediction>* predictions) {
   const model::Batch training = model::collate_training(rows, batch_rows, special).to(device);
   const double tokens = (training.labels != model::kIgnoreIndex).sum().item<double>();
   if (tokens > 0) metrics.add_loss(model.loss(training).item<double>() * tokens, tokens);
@@ -49,11 +49,10 @@ void score_batch(model::VisionLanguageModel& model, const data::Samples& rows, s
     const std::string prediction = tokenizer.decode(generated[i]);
     const std::string reference = tokenizer.decode(rows.answer_of(row));
     if (i < 2) log::debug("eval {} row {}: predicted '{}', reference '{}'", metrics.task(), row, prediction, reference);
-    if (metrics.kind() == TaskKind::Grounding) {
-      metrics.add_prediction(prediction, reference, stored_box(rows, row));
-    } else {
-      metrics.add_prediction(prediction, reference);
-    }
+    const double score = metrics.kind() == TaskKind::Grounding
+                             ? metrics.add_prediction(prediction, reference, stored_box(rows, row))
+                             : metrics.add_prediction(prediction, reference);
+    if (predictions) predictions->push_back({row, metrics.task(), prediction, reference, score});
   }
 }
 
@@ -61,11 +60,13 @@ void score_batch(model::VisionLanguageModel& model, const data::Samples& rows, s
 
 MetricsAccumulator score_rows(model::VisionLanguageModel& model, const data::Samples& rows,
                               const data::Tokenizer& tokenizer, const std::vector<std::string>& task_names,
-                              const EvalConfig& config, const torch::Device& device) {
+                              const EvalConfig& config, const torch::Device& device,
+                              std::vector<Prediction>* predictions) {
   if (config.batch_size <= 0) throw InputError(fmt::format("eval.batch_size must be positive, got {}", config.batch_size));
   if (config.max_new_tokens <= 0)
     throw InputError(fmt::format("eval.max_new_tokens must be positive, got {}", config.max_new_tokens));
   MetricsAccumulator accumulator(task_names);
+  const std::size_t first = predictions ? predictions->size() : 0;
 
   // Rows grouped by task, each group in split order.
   std::vector<std::vector<std::int64_t>> rows_of_task(task_names.size());
@@ -86,9 +87,12 @@ MetricsAccumulator score_rows(model::VisionLanguageModel& model, const data::Sam
     for (std::size_t begin = 0; begin < task_rows.size(); begin += static_cast<std::size_t>(config.batch_size)) {
       const std::size_t end = std::min(task_rows.size(), begin + static_cast<std::size_t>(config.batch_size));
       score_batch(model, rows, std::span(task_rows).subspan(begin, end - begin), tokenizer, special, config, device,
-                  metrics);
+                  metrics, predictions);
     }
   }
+  if (predictions)  // scored task by task; listed in row order
+    std::stable_sort(predictions->begin() + static_cast<std::ptrdiff_t>(first), predictions->end(),
+                     [](const Prediction& a, const Prediction& b) { return a.row < b.row; });
   return accumulator;
 }
 

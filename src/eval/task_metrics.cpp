@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/eval/bleu.hpp"
@@ -70,17 +71,19 @@ void TaskMetrics::add_loss(double loss_sum, double tokens) {
   sums_[kLossTokens] += tokens;
 }
 
-void TaskMetrics::add_prediction(std::string_view prediction, std::string_view reference,
-                                 std::optional<Box> reference_box) {
+double TaskMetrics::add_prediction(std::string_view prediction, std::string_view reference,
+                                   std::optional<Box> reference_box) {
   switch (kind_) {
     case TaskKind::Classification:
-    case TaskKind::Vqa:
+    case TaskKind::Vqa: {
+      const double hit = answers_match(prediction, reference) ? 1 : 0;
       sums_[kExamples] += 1;
-      sums_[kHits] += answers_match(prediction, reference) ? 1 : 0;
-      return;
+      sums_[kHits] += hit;
+      return hit;
+    }
     case TaskKind::Caption:
       add_caption(std::string(prediction), {std::string(reference)});
-      return;
+      return std::numeric_limits<double>::quiet_NaN();
     case TaskKind::Grounding: {
       if (!reference_box) reference_box = parse_box(reference);
       if (!reference_box) throw InputError(fmt::format("task {}: reference answer \"{}\" holds no box", task_, reference));
@@ -88,9 +91,10 @@ void TaskMetrics::add_prediction(std::string_view prediction, std::string_view r
       sums_[kExamples] += 1;
       sums_[kHits] += iou >= kIouThreshold ? 1 : 0;
       sums_[kIouSum] += iou;
-      return;
+      return iou;
     }
   }
+  throw Error(fmt::format("task {}: unknown task kind", task_));
 }
 
 void TaskMetrics::add_caption(std::string candidate, std::vector<std::string> references) {

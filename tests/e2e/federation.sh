@@ -67,6 +67,20 @@ for a, b in zip(rows, one):
 print("1-rank and 2-rank runs agree on", len(rows), "metric records")
 PY
 
-out=$("$fedvlm" eval -c "$run/config.toml" --checkpoint "$run/checkpoints/round-000006.pt" 2>&1)
+out=$("$mpiexec" -n 2 --oversubscribe "$fedvlm" eval -c "$run/config.toml" --checkpoint "$run/checkpoints/round-000006.pt" \
+  --predictions "$work/predictions.jsonl" 2>&1)
 grep -qE "^cls" <<<"$out" || fail "fedvlm eval printed no cls row: $out"
+# The answers file: every evaluated sample once, in split order, whatever rank scored it, and
+# its scores average to the metrics of the final evaluation.
+"$python" - "$work/predictions.jsonl" "$run/summary.json" <<'PY' || fail "predictions.jsonl checks failed"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+final = json.load(open(sys.argv[2]))["final"]
+assert [r["row"] for r in rows] == list(range(400)), [r["row"] for r in rows][:10]
+assert all(set(r) == {"row", "task", "prediction", "reference", "score"} for r in rows), rows[0]
+assert {r["task"] for r in rows} == {"cls"} and {r["score"] for r in rows} == {0.0, 1.0}, rows[:3]
+accuracy = sum(r["score"] for r in rows) / len(rows)
+assert abs(accuracy - final["cls"]["accuracy"]) < 1e-9, (accuracy, final["cls"])
+print("predictions:", len(rows), "answers, e.g.", rows[0])
+PY
 echo "federation: all checks passed"

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <mutex>
 
 #include "fedvlm/comm/in_process.hpp"
@@ -92,6 +94,36 @@ TEST(Evaluator, ScoresEveryRowOnceAndTheLossIsTheTokenWeightedMean) {
   for (const char* metric : {"accuracy", "loss"}) EXPECT_TRUE(table.at("vqa").contains(metric)) << metric;
   for (const char* metric : {"bleu4", "rouge_l", "cider", "loss"}) EXPECT_TRUE(table.at("cap").contains(metric)) << metric;
   for (const char* metric : {"iou", "acc_iou50", "loss"}) EXPECT_TRUE(table.at("ground").contains(metric)) << metric;
+}
+
+// The per-answer records: one per row, in row order, each scored as the table counts it.
+TEST(Evaluator, RecordsEveryAnswerInRowOrderWithTheScoreTheTableCounts) {
+  auto model = tiny_vlm();
+  const data::Samples rows = test_rows();
+  EvalConfig config;
+  config.batch_size = 2;
+  config.max_new_tokens = 4;
+  std::vector<Prediction> predictions = {{.row = -1, .task = "earlier"}};  // appended after what is there
+  const MetricsTable table =
+      score_rows(*model, rows, tokenizer(), kTasks, config, torch::kCPU, &predictions).finish();
+  ASSERT_EQ(predictions.size(), static_cast<std::size_t>(rows.size()) + 1);
+  EXPECT_EQ(predictions[0].task, "earlier");
+  std::map<std::string, std::pair<double, int>> score_sums;
+  for (std::int64_t row = 0; row < rows.size(); ++row) {
+    const Prediction& p = predictions[static_cast<std::size_t>(row) + 1];
+    EXPECT_EQ(p.row, row);
+    EXPECT_EQ(p.task, kTasks[rows.task[static_cast<std::size_t>(row)]]);
+    EXPECT_EQ(p.reference, tokenizer().decode(rows.answer_of(row)));
+    if (p.task == "cap") {
+      EXPECT_TRUE(std::isnan(p.score));
+    } else {
+      score_sums[p.task].first += p.score;
+      score_sums[p.task].second += 1;
+    }
+  }
+  EXPECT_DOUBLE_EQ(score_sums["cls"].first / score_sums["cls"].second, table.at("cls").at("accuracy"));
+  EXPECT_DOUBLE_EQ(score_sums["vqa"].first / score_sums["vqa"].second, table.at("vqa").at("accuracy"));
+  EXPECT_NEAR(score_sums["ground"].first / score_sums["ground"].second, table.at("ground").at("iou"), 1e-12);
 }
 
 TEST(Evaluator, RestoresTheTrainingFlagAndRecordsNoGradient) {

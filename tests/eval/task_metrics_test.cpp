@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/eval/bleu.hpp"
 #include "fedvlm/eval/cider.hpp"
@@ -11,9 +13,9 @@ namespace {
 
 TEST(TaskMetrics, ClassificationAccuracyAndTokenWeightedLoss) {
   TaskMetrics cls("cls");
-  cls.add_prediction("Sandal", "sandal");
-  cls.add_prediction("a bag.", "Bag");
-  cls.add_prediction("Coat", "shirt");
+  EXPECT_EQ(cls.add_prediction("Sandal", "sandal"), 1.0);  // each answer's own score
+  EXPECT_EQ(cls.add_prediction("a bag.", "Bag"), 1.0);
+  EXPECT_EQ(cls.add_prediction("Coat", "shirt"), 0.0);
   cls.add_loss(3.0, 2);  // two tokens, mean 1.5
   cls.add_loss(1.0, 2);  // two tokens, mean 0.5 -> overall (3 + 1) / 4 = 1.0
   const auto metrics = cls.finish();
@@ -35,9 +37,9 @@ TEST(TaskMetrics, GroundingMeanIouAndAccuracyAtHalf) {
   // iou = (1 + 1/7 + 0) / 3 = 8/21; acc_iou50 = 1/3.
   TaskMetrics ground("ground");
   const Box reference{0, 0, 0.5, 0.5};
-  ground.add_prediction("0.0 0.0 0.5 0.5", "", reference);
-  ground.add_prediction("[0.25, 0.25, 0.75, 0.75]", "", reference);
-  ground.add_prediction("somewhere", "", reference);
+  EXPECT_NEAR(ground.add_prediction("0.0 0.0 0.5 0.5", "", reference), 1.0, 1e-12);
+  EXPECT_NEAR(ground.add_prediction("[0.25, 0.25, 0.75, 0.75]", "", reference), 1.0 / 7.0, 1e-12);
+  EXPECT_EQ(ground.add_prediction("somewhere", "", reference), 0.0);
   const auto metrics = ground.finish();
   EXPECT_NEAR(metrics.at("iou"), 8.0 / 21.0, 1e-12);
   EXPECT_DOUBLE_EQ(metrics.at("acc_iou50"), 1.0 / 3.0);
@@ -53,7 +55,7 @@ TEST(TaskMetrics, GroundingFallsBackToTheBoxInTheReferenceText) {
 
 TEST(TaskMetrics, CaptionsGiveTheCorpusMetrics) {
   TaskMetrics cap("cap");
-  cap.add_prediction("a cat", "a cat");
+  EXPECT_TRUE(std::isnan(cap.add_prediction("a cat", "a cat")));  // no per-answer score
   cap.add_caption("a dog", {"a dog", "a small dog"});
   const std::vector<CaptionExample> corpus = {{"a cat", {"a cat"}}, {"a dog", {"a dog", "a small dog"}}};
   const auto metrics = cap.finish();

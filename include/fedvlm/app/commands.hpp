@@ -27,7 +27,8 @@ Session open_session(const CommonOptions& options);
 // `resume`: a run directory to continue (empty: a fresh run).
 int command_run(CommonOptions options, const std::filesystem::path& resume, bool overwrite, bool dump_only);
 int command_pretrain(const CommonOptions& options, const std::string& out_dir);
-int command_eval(const CommonOptions& options, const std::filesystem::path& checkpoint);
+int command_eval(const CommonOptions& options, const std::filesystem::path& checkpoint,
+                 const std::filesystem::path& predictions);
 int command_inspect(const CommonOptions& options);
 int command_bench(const CommonOptions& options, const std::string& what, int repeats);
 int command_config(const CommonOptions& options, bool reference);

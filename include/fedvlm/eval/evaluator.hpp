@@ -22,12 +22,23 @@
 
 namespace fedvlm::eval {
 
+// One generated answer, as scored (TaskMetrics::add_prediction).
+struct Prediction {
+  std::int64_t row = 0;     // index in `rows`
+  std::string task;
+  std::string prediction;   // decoded generation
+  std::string reference;    // decoded stored answer
+  double score = 0.0;       // 1/0 exact match (cls, vqa), IoU (ground), NaN (cap)
+};
+
 // Scores `rows` (this rank's rows of the test split, split_range) into a fresh accumulator,
 // without reducing. `task_names` is the dataset's task list: rows.task indexes it. Runs under
-// NoGradGuard with the model in eval mode (its training flag is restored afterwards).
+// NoGradGuard with the model in eval mode (its training flag is restored afterwards). With
+// `predictions`, every row's answer is also appended there, in increasing row order.
 MetricsAccumulator score_rows(model::VisionLanguageModel& model, const data::Samples& rows,
                               const data::Tokenizer& tokenizer, const std::vector<std::string>& task_names,
-                              const EvalConfig& config, const torch::Device& device);
+                              const EvalConfig& config, const torch::Device& device,
+                              std::vector<Prediction>* predictions = nullptr);
 
 // Collective: score_rows on every rank, then MetricsAccumulator::reduce. Returns the table on
 // rank 0, an empty table on the others. Every rank must pass the same task_names.

@@ -45,9 +45,10 @@ class TaskMetrics {
   // `loss_sum` is the summed cross-entropy over `tokens` answer tokens.
   void add_loss(double loss_sum, double tokens);
   // One generated answer. For ground, `reference_box` is the stored box; without it the box is
-  // parsed from `reference` (which must then hold one).
-  void add_prediction(std::string_view prediction, std::string_view reference,
-                      std::optional<Box> reference_box = std::nullopt);
+  // parsed from `reference` (which must then hold one). Returns the answer's own score: 1 or 0
+  // (cls, vqa: exact match), its IoU (ground), NaN (cap: the caption metrics are corpus-level).
+  double add_prediction(std::string_view prediction, std::string_view reference,
+                        std::optional<Box> reference_box = std::nullopt);
   // A caption with several references (cap only).
   void add_caption(std::string candidate, std::vector<std::string> references);
 
