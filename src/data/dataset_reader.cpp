@@ -2,6 +2,7 @@
 #include <map>
 #include <optional>
 
+#include "fedvlm/data/tokenizer.hpp"
 #include "split_io.hpp"
 
 namespace fedvlm::data {
@@ -24,16 +25,29 @@ struct DatasetReader::State {
   h5::Handle meta;
   std::map<std::string, SplitRows> splits;      // opened on first use
   std::map<std::int64_t, OpenShard> shards;     // opened on first use, kept open
+  std::optional<Tokenizer> tokenizer;           // checks token ids as they are read; loaded on first use
 
+  const Tokenizer& token_checker();
   SplitRows& split(const std::string& name);
   OpenShard& shard(std::int64_t index);
 };
+
+const Tokenizer& DatasetReader::State::token_checker() {
+  if (!tokenizer) {
+    try {
+      tokenizer.emplace(Tokenizer::from_serialized(info.tokenizer_model));
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("{}:/tokenizer/model: {}", (dir / "meta.h5").string(), e.what()));
+    }
+  }
+  return *tokenizer;
+}
 
 SplitRows& DatasetReader::State::split(const std::string& name) {
   if (name != "public" && name != "test")
     throw InputError(fmt::format("{}: unknown split '{}' (public or test; train is per client)", dir.string(), name));
   auto it = splits.find(name);
-  if (it == splits.end()) it = splits.emplace(name, SplitRows(meta.get(), name, info.image_shape)).first;
+  if (it == splits.end()) it = splits.emplace(name, SplitRows(meta.get(), name, info.image_shape, token_checker())).first;
   return it->second;
 }
 
@@ -42,7 +56,7 @@ OpenShard& DatasetReader::State::shard(std::int64_t index) {
   if (it != shards.end()) return it->second;
   OpenShard open;
   open.file = h5::open_file(dir / shard_file_name(index));
-  open.train.emplace(open.file.get(), "train", info.image_shape);
+  open.train.emplace(open.file.get(), "train", info.image_shape, token_checker());
   h5::Handle ptr = h5::open_dataset(open.train->group(), split_names::kClientPtr);
   h5::Handle ids = h5::open_dataset(open.train->group(), split_names::kClientId);
   open.client_ptr = h5::read_all<std::int64_t>(ptr.get());

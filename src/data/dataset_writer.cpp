@@ -16,7 +16,7 @@ struct DatasetWriter::State {
   DatasetInfo info;
   bool overwrite = false;
   bool committed = false;
-  std::int32_t vocab_size = 0;
+  std::optional<Tokenizer> tokenizer;  // checks the stored token ids
   h5::Handle meta;
   std::optional<SplitAppender> public_split, test_split;
   // The shard being written: clients arrive in order, so one shard is open at a time.
@@ -59,10 +59,10 @@ void DatasetWriter::State::check_content(const Samples& samples, const std::stri
     FEDVLM_CHECK(valid_box(b), "{}: sample {} has box ({}, {}, {}, {}): must be in [0, 1] with x0 <= x1, y0 <= y1, or all NaN",
                  where, i, b[0], b[1], b[2], b[3]);
   }
-  for (const auto* tokens : {&samples.prompt, &samples.answer})
+  for (const auto& [name, tokens] : {std::pair{"prompt", &samples.prompt}, std::pair{"answer", &samples.answer}})
     for (std::size_t j = 0; j < tokens->size(); ++j)
-      FEDVLM_CHECK((*tokens)[j] >= 0 && (*tokens)[j] < vocab_size, "{}: token {} = {} is outside the vocabulary [0, {})",
-                   where, j, (*tokens)[j], vocab_size);
+      if (auto problem = tokenizer->stored_id_problem((*tokens)[j]))
+        throw InputError(fmt::format("{}: {}[{}] = {} {}", where, name, j, (*tokens)[j], *problem));
 }
 
 void DatasetWriter::State::finish_shard() {
@@ -105,7 +105,7 @@ DatasetWriter::DatasetWriter(fs::path dir, DatasetInfo info, std::int64_t num_sh
                                    fmt::join(kTaskNames, ", ")));
   if (info.tokenizer_model.empty())
     throw InputError(fmt::format("dataset {}: no tokenizer model", s.target.string()));
-  s.vocab_size = Tokenizer::from_serialized(info.tokenizer_model).vocab_size();
+  s.tokenizer.emplace(Tokenizer::from_serialized(info.tokenizer_model));
 
   // Contiguous client ranges, balanced by count: shard k holds [k*K/S, (k+1)*K/S).
   const std::int64_t shards = std::min(num_shards, info.num_clients);

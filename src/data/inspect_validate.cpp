@@ -33,7 +33,7 @@ class Collector {
 struct Context {
   Collector& report;
   const DatasetInfo& info;
-  std::optional<std::int32_t> vocab_size;  // unknown when the tokenizer does not load
+  std::optional<Tokenizer> tokenizer;  // absent when the tokenizer does not load
 };
 
 // One split group of one file.
@@ -135,11 +135,10 @@ class SplitValidator {
     auto tokens = read<std::int32_t>(tokens_name);
     auto ptr = read<std::int64_t>(ptr_name);
     if (tokens && dims_[tokens_name].size() != 1) add(path(tokens_name), "shape", "must have one dimension");
-    if (tokens && c_.vocab_size)
+    if (tokens && c_.tokenizer)
       for (std::size_t j = 0; j < tokens->size(); ++j)
-        if ((*tokens)[j] < 0 || (*tokens)[j] >= *c_.vocab_size)
-          add(path(tokens_name), "range", fmt::format("{}[{}] = {} outside the vocabulary [0, {})", tokens_name, j,
-                                                      (*tokens)[j], *c_.vocab_size));
+        if (auto problem = c_.tokenizer->stored_id_problem((*tokens)[j]))
+          add(path(tokens_name), "range", fmt::format("{}[{}] = {} {}", tokens_name, j, (*tokens)[j], *problem));
     if (!ptr || !expect_shape(ptr_name, dims_[ptr_name], {n + 1})) return;
     const auto& p = *ptr;
     if (p[0] != 0) add(path(ptr_name), "start", fmt::format("{}[0] = {}, must be 0", ptr_name, p[0]));
@@ -168,9 +167,9 @@ void validate_meta_fields(Context& c, hid_t meta) {
   }
   if (info.tasks.empty()) c.report.add("meta.h5", "/", "tasks", "attribute tasks is empty");
   try {
-    c.vocab_size = Tokenizer::from_serialized(info.tokenizer_model).vocab_size();
+    c.tokenizer.emplace(Tokenizer::from_serialized(info.tokenizer_model));
   } catch (const Error& e) {
-    c.report.add("meta.h5", "/tokenizer/model", "tokenizer", fmt::format("not a SentencePiece model: {}", e.what()));
+    c.report.add("meta.h5", "/tokenizer/model", "tokenizer", fmt::format("not a usable SentencePiece model: {}", e.what()));
   }
   for (std::int64_t k = 1; k < info.num_clients; ++k)
     if (info.client_shard[k] < info.client_shard[k - 1])

@@ -13,11 +13,12 @@
 namespace fedvlm::data {
 
 struct SentencePiecePlugin {
+  // special_ids: pad, bos, eos, unk (-1: none)
   int (*train)(const char* const* texts, const std::size_t* lengths, std::size_t count, int vocab_size,
-               unsigned seed, char** model, std::size_t* model_size, char** error);
+               const int* special_ids, unsigned seed, char** model, std::size_t* model_size, char** error);
   void* (*load)(const char* model, std::size_t size, char** error);
   void (*destroy)(void* processor);
-  void (*info)(void* processor, int* values);  // vocab, pad, bos, eos, unk
+  void (*info)(void* processor, int* values);  // pieces, pad, bos, eos, unk (-1: none)
   int (*encode)(void* processor, const char* text, std::size_t size, int** ids, std::size_t* count, char** error);
   int (*decode)(void* processor, const int* ids, std::size_t count, char** text, std::size_t* size, char** error);
   void (*piece)(void* processor, int id, char** text, std::size_t* size);

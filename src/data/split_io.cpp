@@ -27,8 +27,8 @@ void expect_rank1(hid_t dataset) {
 }
 
 // Reads ptr[begin..end] and the token slice it spans; returns pointers rebased to 0.
-void read_csr(hid_t tokens, hid_t pointers, std::int64_t begin, std::int64_t end, std::vector<std::int32_t>& out,
-              std::vector<std::int64_t>& out_ptr) {
+void read_csr(hid_t tokens, hid_t pointers, std::int64_t begin, std::int64_t end, const Tokenizer& tokenizer,
+              const char* name, std::vector<std::int32_t>& out, std::vector<std::int64_t>& out_ptr) {
   out_ptr = h5::read_rows<std::int64_t>(pointers, begin, end + 1);
   const std::int64_t first = out_ptr.front(), total = h5::rows(tokens);
   for (std::size_t i = 0; i < out_ptr.size(); ++i) {
@@ -38,6 +38,11 @@ void read_csr(hid_t tokens, hid_t pointers, std::int64_t begin, std::int64_t end
                                    h5::describe(pointers), begin + static_cast<std::int64_t>(i), out_ptr[i], total));
   }
   out = h5::read_rows<std::int32_t>(tokens, first, out_ptr.back());
+  // An id the model cannot embed would otherwise stop training with a bare "index out of range".
+  for (std::size_t j = 0; j < out.size(); ++j)
+    if (auto problem = tokenizer.stored_id_problem(out[j]))
+      throw InputError(fmt::format("{}: {}[{}] = {} {} (fedvlm-prep inspect lists every such problem)", h5::describe(tokens),
+                                   name, first + static_cast<std::int64_t>(j), out[j], *problem));
   for (auto& p : out_ptr) p -= first;
 }
 
@@ -89,8 +94,8 @@ void SplitAppender::append(const Samples& samples) {
   answer_tokens_ += static_cast<std::int64_t>(samples.answer.size());
 }
 
-SplitRows::SplitRows(hid_t file, const std::string& group, ImageShape image_shape)
-    : image_shape_(image_shape), group_(h5::open_group(file, group)) {
+SplitRows::SplitRows(hid_t file, const std::string& group, ImageShape image_shape, const Tokenizer& tokenizer)
+    : image_shape_(image_shape), tokenizer_(&tokenizer), group_(h5::open_group(file, group)) {
   const hid_t g = group_.get();
   images_ = h5::open_dataset(g, names::kImages);
   task_ = h5::open_dataset(g, names::kTask);
@@ -126,8 +131,8 @@ Samples SplitRows::read(std::int64_t begin, std::int64_t end) const {
   out.image_shape = image_shape_;
   out.images = h5::read_rows<std::uint8_t>(images_.get(), begin, end);
   out.task = h5::read_rows<std::uint8_t>(task_.get(), begin, end);
-  read_csr(prompt_.get(), prompt_ptr_.get(), begin, end, out.prompt, out.prompt_ptr);
-  read_csr(answer_.get(), answer_ptr_.get(), begin, end, out.answer, out.answer_ptr);
+  read_csr(prompt_.get(), prompt_ptr_.get(), begin, end, *tokenizer_, names::kPrompt, out.prompt, out.prompt_ptr);
+  read_csr(answer_.get(), answer_ptr_.get(), begin, end, *tokenizer_, names::kAnswer, out.answer, out.answer_ptr);
   out.label = h5::read_rows<std::int32_t>(label_.get(), begin, end);
   out.box = h5::read_rows<float>(box_.get(), begin, end);
   return out;

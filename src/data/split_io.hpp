@@ -5,6 +5,7 @@
 #include <string>
 
 #include "fedvlm/data/dataset.hpp"
+#include "fedvlm/data/tokenizer.hpp"
 #include "h5.hpp"
 
 namespace fedvlm::data {
@@ -42,16 +43,18 @@ class SplitAppender {
 };
 
 // Opens a split group's datasets once, checks their shapes against each other and the image
-// shape, and reads row ranges with one hyperslab per dataset.
+// shape, and reads row ranges with one hyperslab per dataset; InputError on a token id that
+// `tokenizer` (which must outlive this) does not allow in a dataset.
 class SplitRows {
  public:
-  SplitRows(hid_t file, const std::string& group, ImageShape image_shape);
+  SplitRows(hid_t file, const std::string& group, ImageShape image_shape, const Tokenizer& tokenizer);
   std::int64_t size() const { return rows_; }
   hid_t group() const { return group_.get(); }
   Samples read(std::int64_t begin, std::int64_t end) const;
 
  private:
   ImageShape image_shape_;
+  const Tokenizer* tokenizer_;
   h5::Handle group_, images_, task_, prompt_, prompt_ptr_, answer_, answer_ptr_, label_, box_;
   std::int64_t rows_ = 0;
 };

@@ -3,6 +3,7 @@
 // incompatible protobuf copies and cannot share one symbol scope.
 #include "fedvlm/data/tokenizer.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -11,10 +12,29 @@
 
 namespace fedvlm::data {
 
+Vocabulary assign_vocabulary(std::int32_t pieces, SpecialIds own) {
+  if (own.unk < 0 || own.unk >= pieces)
+    throw InputError(fmt::format("the SentencePiece model has no <unk> piece among its {} pieces (unk id {})", pieces, own.unk));
+  if (std::max({own.pad, own.bos, own.eos}) >= pieces)
+    throw InputError(fmt::format("the SentencePiece model's special ids (pad {}, bos {}, eos {}) lie outside its {} pieces",
+                                 own.pad, own.bos, own.eos, pieces));
+  Vocabulary vocabulary{pieces, pieces, own};
+  SpecialIds& ids = vocabulary.special;
+  // bos, then eos, then pad keep their own id unless it is missing or already taken.
+  const bool add_bos = own.bos < 0 || own.bos == own.unk;
+  const bool add_eos = own.eos < 0 || own.eos == own.unk || (!add_bos && own.eos == own.bos);
+  const bool add_pad = own.pad < 0 || own.pad == own.unk || (!add_bos && own.pad == own.bos) ||
+                       (!add_eos && own.pad == own.eos);
+  if (add_pad) ids.pad = vocabulary.size++;
+  if (add_bos) ids.bos = vocabulary.size++;
+  if (add_eos) ids.eos = vocabulary.size++;
+  return vocabulary;
+}
+
 struct Tokenizer::State {
   void* processor = nullptr;
   std::vector<std::uint8_t> serialized;
-  int info[5] = {0, 0, 0, 0, 0};  // vocab, pad, bos, eos, unk
+  Vocabulary vocabulary;
   ~State() {
     if (processor != nullptr) sentencepiece_plugin().destroy(processor);
   }
@@ -35,7 +55,9 @@ Tokenizer Tokenizer::from_serialized(std::span<const std::uint8_t> model_bytes) 
   if (tokenizer.state_->processor == nullptr)
     throw InputError(fmt::format("SentencePiece: loading a {}-byte model: {}", model_bytes.size(),
                                  plugin.take_string(error)));
-  plugin.info(tokenizer.state_->processor, tokenizer.state_->info);
+  int info[5] = {0, -1, -1, -1, -1};  // pieces, pad, bos, eos, unk
+  plugin.info(tokenizer.state_->processor, info);
+  tokenizer.state_->vocabulary = assign_vocabulary(info[0], SpecialIds{info[1], info[2], info[3], info[4]});
   return tokenizer;
 }
 
@@ -50,7 +72,7 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& model_file) {
   }
 }
 
-Tokenizer Tokenizer::train(const std::vector<std::string>& texts, int vocab_size, std::uint64_t seed) {
+Tokenizer Tokenizer::train(const std::vector<std::string>& texts, int vocab_size, std::uint64_t seed, SpecialIds ids) {
   if (texts.empty()) throw InputError("Tokenizer::train: no texts");
   if (vocab_size < 8) throw InputError(fmt::format("Tokenizer::train: vocab_size {} is too small", vocab_size));
   const SentencePiecePlugin& plugin = sentencepiece_plugin();
@@ -62,8 +84,9 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& texts, int vocab_size
   }
   char *model = nullptr, *error = nullptr;
   std::size_t model_size = 0;
-  if (plugin.train(pointers.data(), lengths.data(), texts.size(), vocab_size, static_cast<unsigned>(seed ^ (seed >> 32)),
-                   &model, &model_size, &error) != 0)
+  const int special[4] = {ids.pad, ids.bos, ids.eos, ids.unk};
+  if (plugin.train(pointers.data(), lengths.data(), texts.size(), vocab_size, special,
+                   static_cast<unsigned>(seed ^ (seed >> 32)), &model, &model_size, &error) != 0)
     throw InputError(fmt::format("SentencePiece: training on {} texts with vocab_size {}: {}", texts.size(), vocab_size,
                                  plugin.take_string(error)));
   std::vector<std::uint8_t> bytes(model, model + model_size);
@@ -86,7 +109,7 @@ std::vector<std::int32_t> Tokenizer::encode(const std::string& text) const {
 std::string Tokenizer::decode(std::span<const std::int32_t> ids) const {
   std::vector<int> kept;
   for (std::int32_t id : ids)
-    if (id >= 0 && id < vocab_size() && id != pad_id() && id != bos_id() && id != eos_id()) kept.push_back(id);
+    if (id >= 0 && id < piece_count() && id != pad_id() && id != bos_id() && id != eos_id()) kept.push_back(id);
   const SentencePiecePlugin& plugin = sentencepiece_plugin();
   char *text = nullptr, *error = nullptr;
   std::size_t size = 0;
@@ -99,6 +122,7 @@ std::string Tokenizer::decode(std::span<const std::int32_t> ids) const {
 
 std::string Tokenizer::piece(std::int32_t id) const {
   FEDVLM_CHECK(id >= 0 && id < vocab_size(), "token id {} outside the vocabulary [0, {})", id, vocab_size());
+  if (id >= piece_count()) return id == pad_id() ? "<pad>" : id == bos_id() ? "<s>" : "</s>";
   const SentencePiecePlugin& plugin = sentencepiece_plugin();
   char* text = nullptr;
   std::size_t size = 0;
@@ -108,11 +132,23 @@ std::string Tokenizer::piece(std::int32_t id) const {
   return out;
 }
 
-std::int32_t Tokenizer::vocab_size() const { return state_->info[0]; }
-std::int32_t Tokenizer::pad_id() const { return state_->info[1]; }
-std::int32_t Tokenizer::bos_id() const { return state_->info[2]; }
-std::int32_t Tokenizer::eos_id() const { return state_->info[3]; }
-std::int32_t Tokenizer::unk_id() const { return state_->info[4]; }
+std::optional<std::string> Tokenizer::stored_id_problem(std::int32_t id) const {
+  if (id < 0 || id >= piece_count())
+    return fmt::format("is outside the vocabulary [0, {}) of the tokenizer in meta.h5:/tokenizer/model: store the ids "
+                       "its SentencePiece model gives (encode the text with that model)", piece_count());
+  const char* name = id == pad_id() ? "<pad>" : id == bos_id() ? "<bos>" : id == eos_id() ? "<eos>" : nullptr;
+  if (name == nullptr) return std::nullopt;
+  return fmt::format("is the tokenizer's {} id: store only the text's ids, without padding (the *_ptr arrays delimit "
+                     "samples) and without <bos>/<eos> (the model adds them)", name);
+}
+
+std::int32_t Tokenizer::vocab_size() const { return state_->vocabulary.size; }
+std::int32_t Tokenizer::piece_count() const { return state_->vocabulary.pieces; }
+std::int32_t Tokenizer::pad_id() const { return state_->vocabulary.special.pad; }
+std::int32_t Tokenizer::bos_id() const { return state_->vocabulary.special.bos; }
+std::int32_t Tokenizer::eos_id() const { return state_->vocabulary.special.eos; }
+std::int32_t Tokenizer::unk_id() const { return state_->vocabulary.special.unk; }
+const Vocabulary& Tokenizer::vocabulary() const { return state_->vocabulary; }
 std::vector<std::uint8_t> Tokenizer::serialized() const { return state_->serialized; }
 
 }  // namespace fedvlm::data

@@ -36,23 +36,33 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+inline Tokenizer train_small_tokenizer(SpecialIds ids) {
+  std::vector<std::string> texts;
+  const char* words[] = {"what", "is", "the", "class", "of", "this", "image", "a", "shirt", "shoe", "bag", "dress",
+                         "where", "box", "describe", "photo", "small", "large", "red", "blue"};
+  for (int i = 0; i < 400; ++i)
+    texts.push_back(std::string(words[i % 20]) + " " + words[(i * 7) % 20] + " " + words[(i * 13) % 20] + " " +
+                    std::to_string(i * 37 % 1000));
+  return Tokenizer::train(texts, 64, 7, ids);
+}
+
+// fedvlm's own special ids: pad 0, bos 1, eos 2, unk 3.
 inline const Tokenizer& small_tokenizer() {
-  static const Tokenizer tokenizer = [] {
-    std::vector<std::string> texts;
-    const char* words[] = {"what", "is", "the", "class", "of", "this", "image", "a", "shirt", "shoe", "bag", "dress",
-                           "where", "box", "describe", "photo", "small", "large", "red", "blue"};
-    for (int i = 0; i < 400; ++i)
-      texts.push_back(std::string(words[i % 20]) + " " + words[(i * 7) % 20] + " " + words[(i * 13) % 20] + " " +
-                      std::to_string(i * 37 % 1000));
-    return Tokenizer::train(texts, 64, 7);
-  }();
+  static const Tokenizer tokenizer = train_small_tokenizer(kFedvlmSpecialIds);
+  return tokenizer;
+}
+
+// spm_train's default special ids (Llama's layout): unk 0, bos 1, eos 2, no pad.
+inline const Tokenizer& small_spm_default_tokenizer() {
+  static const Tokenizer tokenizer = train_small_tokenizer(kSentencePieceDefaultIds);
   return tokenizer;
 }
 
 inline constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // n samples whose every field depends on (tag, i), so rows from different places differ.
-// Token lists vary in length, including empty ones; every 3rd sample has no box.
+// Token lists vary in length, including empty ones; ids lie in [4, vocab), past the special ids
+// 0..3 of small_tokenizer(); every 3rd sample has no box.
 inline Samples make_samples(std::int64_t n, int tag, ImageShape shape = {1, 6, 5}, std::int32_t vocab = 20,
                             std::int32_t classes = 3, std::uint8_t tasks = 2) {
   Samples s;
@@ -61,8 +71,9 @@ inline Samples make_samples(std::int64_t n, int tag, ImageShape shape = {1, 6, 5
     std::vector<std::uint8_t> image(static_cast<std::size_t>(shape.numel()));
     for (std::size_t p = 0; p < image.size(); ++p) image[p] = static_cast<std::uint8_t>((tag * 31 + i * 7 + p) % 251);
     std::vector<std::int32_t> prompt, answer;
-    for (std::int64_t k = 0; k < (i + tag) % 4; ++k) prompt.push_back(static_cast<std::int32_t>((tag + i + k) % vocab));
-    for (std::int64_t k = 0; k < 1 + (i % 3); ++k) answer.push_back(static_cast<std::int32_t>((tag * 3 + i * 5 + k) % vocab));
+    for (std::int64_t k = 0; k < (i + tag) % 4; ++k) prompt.push_back(static_cast<std::int32_t>(4 + (tag + i + k) % (vocab - 4)));
+    for (std::int64_t k = 0; k < 1 + (i % 3); ++k)
+      answer.push_back(static_cast<std::int32_t>(4 + (tag * 3 + i * 5 + k) % (vocab - 4)));
     std::array<float, 4> box{kNaN, kNaN, kNaN, kNaN};
     if (i % 3 != 0) box = {0.1f, 0.2f, 0.1f + 0.01f * static_cast<float>(i % 50), 0.9f};
     s.add(image, static_cast<std::uint8_t>((tag + i) % tasks), prompt, answer,

@@ -1,5 +1,6 @@
 // A dataset written by tests/data/write_with_h5py.py (the example of docs/data-format.md)
-// validates cleanly and reads back the values the script wrote.
+// validates cleanly and reads back the values the script wrote, with fedvlm's special-id layout
+// and with spm_train's defaults (unk 0, bos 1, eos 2, no pad; Llama's layout).
 #include <cstdlib>
 #include <fstream>
 
@@ -10,11 +11,19 @@ namespace fedvlm::data {
 namespace {
 using namespace testing;
 
-TEST(H5pyInterop, DatasetWrittenWithH5pyValidatesAndReads) {
+class H5pyInterop : public ::testing::TestWithParam<bool> {
+ protected:
+  const Tokenizer& tokenizer() const { return GetParam() ? small_spm_default_tokenizer() : small_tokenizer(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(SpecialIdLayouts, H5pyInterop, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "SentencePieceDefaults" : "Fedvlm"; });
+
+TEST_P(H5pyInterop, DatasetWrittenWithH5pyValidatesAndReads) {
   if (std::system("/usr/bin/python3 -c 'import h5py, numpy' > /dev/null 2>&1") != 0)
     GTEST_SKIP() << "/usr/bin/python3 with h5py and numpy is not available";
   TempDir tmp;
-  auto model = small_tokenizer().serialized();
+  auto model = tokenizer().serialized();
   {
     std::ofstream out(tmp / "tokenizer.model", std::ios::binary);
     out.write(reinterpret_cast<const char*>(model.data()), static_cast<std::streamsize>(model.size()));
@@ -57,6 +66,14 @@ TEST(H5pyInterop, DatasetWrittenWithH5pyValidatesAndReads) {
   EXPECT_EQ(last.answer, (std::vector<std::int32_t>{5}));
   EXPECT_EQ(reader.read_split("public").label, (std::vector<std::int32_t>{0, -1}));
   EXPECT_EQ(reader.split_size("test"), 0);
+
+  // The ids the model uses: distinct specials inside the embedding, the script's ids among the pieces.
+  const Tokenizer loaded = Tokenizer::from_serialized(info.tokenizer_model);
+  const SpecialIds special = loaded.vocabulary().special;
+  const SpecialIds expected = GetParam() ? SpecialIds{loaded.piece_count(), 1, 2, 0} : kFedvlmSpecialIds;
+  EXPECT_EQ(special, expected);
+  EXPECT_EQ(loaded.vocab_size(), loaded.piece_count() + (GetParam() ? 1 : 0));
+  for (auto id : first.answer) EXPECT_FALSE(loaded.stored_id_problem(id)) << id;
 }
 
 }  // namespace

@@ -15,13 +15,14 @@ std::vector<std::string> corpus() {
   return texts;
 }
 
-TEST(Tokenizer, SpecialIdsAreFixed) {
+TEST(Tokenizer, FedvlmLayoutKeepsItsIdsAndAddsNone) {
   const Tokenizer& t = small_tokenizer();
   EXPECT_EQ(t.pad_id(), 0);
   EXPECT_EQ(t.bos_id(), 1);
   EXPECT_EQ(t.eos_id(), 2);
   EXPECT_EQ(t.unk_id(), 3);
   EXPECT_GT(t.vocab_size(), 20);
+  EXPECT_EQ(t.vocab_size(), t.piece_count());
 }
 
 TEST(Tokenizer, EncodeDecodeRoundTripsText) {
@@ -50,6 +51,58 @@ TEST(Tokenizer, DecodeSkipsControlAndOutOfRangeIds) {
   noisy.insert(noisy.end(), ids.begin(), ids.end());
   noisy.insert(noisy.end(), {t.eos_id(), t.pad_id(), t.vocab_size() + 5, -1});
   EXPECT_EQ(t.decode(noisy), "what is the class");
+}
+
+TEST(AssignVocabulary, KeepsOwnSpecialIdsAndAddsTheMissingOnesAfterThePieces) {
+  const auto check = [](SpecialIds own, std::int32_t size, SpecialIds special) {
+    const Vocabulary v = assign_vocabulary(100, own);
+    EXPECT_EQ(v.pieces, 100);
+    EXPECT_EQ(v.size, size) << own.pad << " " << own.bos << " " << own.eos << " " << own.unk;
+    EXPECT_EQ(v.special, special) << "got pad " << v.special.pad << " bos " << v.special.bos << " eos " << v.special.eos
+                                  << " unk " << v.special.unk;
+  };
+  check(kFedvlmSpecialIds, 100, {0, 1, 2, 3});                // fedvlm's own layout: nothing added
+  check(kSentencePieceDefaultIds, 101, {100, 1, 2, 0});       // spm_train defaults, Llama: <pad> added
+  check({0, -1, 2, 1}, 101, {0, 100, 2, 1});                  // pad present, no bos: <bos> added
+  check({-1, -1, 5, 0}, 102, {100, 101, 5, 0});               // only eos: pad then bos added, in that order
+  check({-1, -1, -1, 0}, 103, {100, 101, 102, 0});            // unk only
+  check({2, 1, 2, 0}, 101, {100, 1, 2, 0});                   // pad sharing eos's id gets its own
+  check({7, 7, 7, 0}, 102, {100, 7, 101, 0});                 // bos keeps a shared id; pad, eos get new ones
+  EXPECT_THROW(assign_vocabulary(100, {0, 1, 2, -1}), InputError);   // SentencePiece always has <unk>
+  EXPECT_THROW(assign_vocabulary(100, {0, 1, 100, 3}), InputError);  // an own id beyond the pieces
+}
+
+TEST(Tokenizer, SentencePieceDefaultLayoutGetsAnAddedPadAndRoundTrips) {
+  const Tokenizer& t = small_spm_default_tokenizer();
+  EXPECT_EQ(t.unk_id(), 0);
+  EXPECT_EQ(t.bos_id(), 1);
+  EXPECT_EQ(t.eos_id(), 2);
+  EXPECT_EQ(t.pad_id(), t.piece_count());  // the one added id
+  EXPECT_EQ(t.vocab_size(), t.piece_count() + 1);
+  EXPECT_GT(t.piece_count(), 20);
+  EXPECT_EQ(t.piece(t.pad_id()), "<pad>");
+  EXPECT_EQ(t.piece(t.bos_id()), "<s>");
+
+  const std::string text = "where is the red shoe 42";
+  const auto ids = t.encode(text);
+  ASSERT_FALSE(ids.empty());
+  for (auto id : ids) {
+    EXPECT_GT(id, t.eos_id()) << "text ids are ordinary pieces";
+    EXPECT_LT(id, t.piece_count());
+    EXPECT_FALSE(t.stored_id_problem(id)) << id;
+  }
+  EXPECT_EQ(t.decode(ids), text);
+  std::vector<std::int32_t> generated{t.pad_id(), t.bos_id()};  // as a left-padded generation looks
+  generated.insert(generated.end(), ids.begin(), ids.end());
+  generated.insert(generated.end(), {t.eos_id(), t.pad_id(), t.vocab_size(), -1});
+  EXPECT_EQ(t.decode(generated), text);
+
+  for (auto id : {t.pad_id(), t.bos_id(), t.eos_id(), -1}) EXPECT_TRUE(t.stored_id_problem(id)) << id;
+  EXPECT_FALSE(t.stored_id_problem(t.unk_id()));  // text SentencePiece cannot cover encodes to <unk>
+
+  const Tokenizer reloaded = Tokenizer::from_serialized(t.serialized());
+  EXPECT_EQ(reloaded.vocabulary().special, t.vocabulary().special);
+  EXPECT_EQ(reloaded.vocab_size(), t.vocab_size());
 }
 
 TEST(Tokenizer, TrainingTwiceGivesByteIdenticalModels) {

@@ -96,7 +96,31 @@ TEST_F(Validate, PointerEndDisagreesWithTokenCount) {
 
 TEST_F(Validate, TokenIdOutsideVocabulary) {
   edit<std::int32_t>(file("meta.h5"), "/test/prompt", H5T_NATIVE_INT32, H5T_STD_I32LE, [](auto& t) { t[0] = 99999; });
-  expect_violation("meta.h5", "/test/prompt", "prompt[0] = 99999 outside the vocabulary");
+  expect_violation("meta.h5", "/test/prompt", "prompt[0] = 99999 is outside the vocabulary");
+}
+
+TEST_F(Validate, NegativeAndSpecialTokenIds) {
+  edit<std::int32_t>(file("shard-00001.h5"), "/train/answer", H5T_NATIVE_INT32, H5T_STD_I32LE, [](auto& t) {
+    t[0] = -1;
+    t[1] = small_tokenizer().eos_id();
+    t[2] = small_tokenizer().pad_id();
+  });
+  expect_violation("shard-00001.h5", "/train/answer", "answer[0] = -1 is outside the vocabulary [0, ");
+  expect_violation("shard-00001.h5", "/train/answer", "answer[1] = 2 is the tokenizer's <eos> id");
+  expect_violation("shard-00001.h5", "/train/answer", "answer[2] = 0 is the tokenizer's <pad> id");
+}
+
+TEST_F(Validate, ReaderRefusesTheTokenIdsTheValidatorReports) {
+  edit<std::int32_t>(file("meta.h5"), "/test/prompt", H5T_NATIVE_INT32, H5T_STD_I32LE, [](auto& t) { t[1] = 99999; });
+  DatasetReader reader(dir());
+  EXPECT_EQ(reader.read_split("public").size(), 5);  // the other splits stay readable
+  try {
+    reader.read_split("test");
+    ADD_FAILURE() << "read a split holding token id 99999";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("/test/prompt: prompt[1] = 99999 is outside the vocabulary"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(Validate, TaskIdBeyondTasks) {

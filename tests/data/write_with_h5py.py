@@ -19,7 +19,7 @@ NAN_BOX = [np.nan] * 4
 
 
 def sample(pixel, task, prompt, answer, label, box=NAN_BOX):
-    """One sample; token ids must be < the tokenizer's vocabulary size."""
+    """One sample; token ids are the tokenizer's pieces (not its <pad>, <bos>, <eos>)."""
     return dict(image=np.full((C, H, W), pixel, dtype=np.uint8), task=TASKS.index(task),
                 prompt=prompt, answer=answer, label=label, box=box)
 

@@ -28,11 +28,11 @@ data::Samples make_samples(const data::Tokenizer& tokenizer, int count, Rng& rng
 
 }  // namespace
 
-void write_tiny_federation(const std::filesystem::path& dir, int clients) {
+void write_tiny_federation(const std::filesystem::path& dir, int clients, data::SpecialIds ids) {
   std::vector<std::string> texts;
   for (int i = 0; i < 20; ++i)
     for (const auto& text : kClasses) texts.push_back("which corner is bright? " + text);
-  auto tokenizer = data::Tokenizer::train(texts, 40, 1);
+  auto tokenizer = data::Tokenizer::train(texts, 40, 1, ids);
   data::DatasetInfo info;
   info.name = "tiny";
   info.tasks = {"cls"};

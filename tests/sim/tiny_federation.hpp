@@ -5,13 +5,15 @@
 #include <string>
 
 #include "fedvlm/core/config.hpp"
+#include "fedvlm/data/tokenizer.hpp"
 
 namespace fedvlm::test_support {
 
 // Writes a dataset of `clients` clients (client c holds 6 + 3c samples: unequal sizes, so
 // placement and weighting matter) with 16x16 grayscale images whose class is the bright
-// quadrant, one "cls" task, and a 24-sample test split.
-void write_tiny_federation(const std::filesystem::path& dir, int clients);
+// quadrant, one "cls" task, and a 24-sample test split. `ids`: the tokenizer's special ids.
+void write_tiny_federation(const std::filesystem::path& dir, int clients,
+                           data::SpecialIds ids = data::kFedvlmSpecialIds);
 
 // A config for that dataset: a very small encoder model, F-CL, 3 rounds of 2 local steps.
 Config tiny_config(const std::filesystem::path& data_dir, const std::filesystem::path& runs_dir,

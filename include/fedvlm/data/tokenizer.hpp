@@ -1,38 +1,81 @@
 // Tokenizer: SentencePiece, trained at prep time on the public split's text (digits split, so
 // coordinates tokenize uniformly) or loaded from a .model file; stored in meta.h5.
+//
+// The model's vocabulary is the SentencePiece model's pieces [0, piece_count()) plus one added id
+// for each of <pad>, <bos>, <eos> the SentencePiece model lacks (assign_vocabulary below), so any
+// special-id layout works: fedvlm's own (pad 0, bos 1, eos 2, unk 3), spm_train's defaults and
+// Llama's (unk 0, bos 1, eos 2, no pad), or any other.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 namespace fedvlm::data {
 
+// Special ids; -1 where a SentencePiece model has none (a model always has <unk>).
+struct SpecialIds {
+  std::int32_t pad = 0;
+  std::int32_t bos = 1;
+  std::int32_t eos = 2;
+  std::int32_t unk = 3;
+  bool operator==(const SpecialIds&) const = default;
+};
+
+inline constexpr SpecialIds kFedvlmSpecialIds{0, 1, 2, 3};
+inline constexpr SpecialIds kSentencePieceDefaultIds{-1, 1, 2, 0};  // spm_train's defaults, Llama's layout
+
+// The ids the model embeds: [0, size). Pieces [0, pieces) are the SentencePiece model's; ids
+// [pieces, size) are added. `special` has every id >= 0, and pad, bos, eos are distinct.
+struct Vocabulary {
+  std::int32_t pieces = 0;
+  std::int32_t size = 0;
+  SpecialIds special;
+};
+
+// Keeps the SentencePiece model's own <pad>, <bos>, <eos> and <unk>; each of pad, bos, eos that
+// it lacks (or whose id <unk> or another of them already holds, which only a hand-edited model
+// can do) gets the next added id, in the order pad, bos, eos. fedvlm's layout adds nothing (size == pieces);
+// spm_train's defaults add <pad> = pieces. Throws InputError when `own.unk` is missing or an own
+// id lies outside [0, pieces).
+Vocabulary assign_vocabulary(std::int32_t pieces, SpecialIds own);
+
 class Tokenizer {
  public:
   static Tokenizer from_serialized(std::span<const std::uint8_t> model_bytes);
   static Tokenizer from_file(const std::filesystem::path& model_file);
-  // Trains a unigram model with byte fallback off, digits split, <pad>=0 <bos>=1 <eos>=2 <unk>=3,
-  // character coverage 1 and a soft vocabulary limit (a small corpus yields fewer pieces than
-  // asked). One training thread and a fixed seed: the same texts give byte-identical models.
-  static Tokenizer train(const std::vector<std::string>& texts, int vocab_size, std::uint64_t seed);
+  // Trains a unigram model with byte fallback off, digits split, the special ids `ids` (fedvlm's
+  // own by default; -1 leaves a piece out), character coverage 1 and a soft vocabulary limit (a
+  // small corpus yields fewer pieces than asked). One training thread and a fixed seed: the same
+  // texts give byte-identical models.
+  static Tokenizer train(const std::vector<std::string>& texts, int vocab_size, std::uint64_t seed,
+                         SpecialIds ids = kFedvlmSpecialIds);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();
 
   std::vector<std::int32_t> encode(const std::string& text) const;
-  // Skips <pad>, <bos>, <eos> and ids outside the vocabulary (a model may emit any id); <unk> shows as " \u2047 ".
+  // Skips <pad>, <bos>, <eos>, added ids and ids outside the vocabulary (a model may emit any id);
+  // <unk> shows as " \u2047 ".
   std::string decode(std::span<const std::int32_t> ids) const;
-  std::string piece(std::int32_t id) const;  // the vocabulary entry, "\u2581" marking a leading space
-  std::int32_t vocab_size() const;
+  // The vocabulary entry, "\u2581" marking a leading space; added ids show as <pad>, <s>, </s>.
+  std::string piece(std::int32_t id) const;
+  std::int32_t vocab_size() const;   // the model's vocabulary: pieces plus added ids
+  std::int32_t piece_count() const;  // the SentencePiece model's own pieces
   std::int32_t pad_id() const;
   std::int32_t bos_id() const;
   std::int32_t eos_id() const;
   std::int32_t unk_id() const;
+  const Vocabulary& vocabulary() const;
+  // Why `id` may not be stored in a dataset's prompt or answer arrays, or nullopt when it may:
+  // stored ids are the SentencePiece model's pieces other than its <pad>, <bos>, <eos> (the model
+  // adds those itself). The text completes "prompt[7] = 1 ...".
+  std::optional<std::string> stored_id_problem(std::int32_t id) const;
   std::vector<std::uint8_t> serialized() const;
 
  private:

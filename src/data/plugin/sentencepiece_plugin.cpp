@@ -58,14 +58,15 @@ extern "C" {
 __attribute__((visibility("default"))) void fedvlm_spm_free(void* pointer) { std::free(pointer); }
 
 __attribute__((visibility("default"))) int fedvlm_spm_train(const char* const* texts, const std::size_t* lengths,
-                                                            std::size_t count, int vocab_size, unsigned seed,
+                                                            std::size_t count, int vocab_size,
+                                                            const int* special_ids, unsigned seed,
                                                             char** model, std::size_t* model_size, char** error) {
   const std::unordered_map<std::string, std::string> options = {
       {"model_type", "unigram"},        {"vocab_size", std::to_string(vocab_size)},
       {"split_digits", "true"},         {"byte_fallback", "false"},
       {"character_coverage", "1.0"},    {"hard_vocab_limit", "false"},
-      {"pad_id", "0"},                  {"bos_id", "1"},
-      {"eos_id", "2"},                  {"unk_id", "3"},
+      {"pad_id", std::to_string(special_ids[0])}, {"bos_id", std::to_string(special_ids[1])},
+      {"eos_id", std::to_string(special_ids[2])}, {"unk_id", std::to_string(special_ids[3])},
       {"num_threads", "1"},             {"minloglevel", "2"},  // quiet; one thread keeps training deterministic
       {"max_sentence_length", "65536"}, {"model_prefix", ""}};
   sentencepiece::SetRandomGeneratorSeed(seed);
@@ -92,7 +93,7 @@ __attribute__((visibility("default"))) void fedvlm_spm_destroy(void* handle) {
   delete static_cast<sentencepiece::SentencePieceProcessor*>(handle);
 }
 
-// vocab, pad, bos, eos, unk
+// pieces, pad, bos, eos, unk; -1 for a special piece the model lacks
 __attribute__((visibility("default"))) void fedvlm_spm_info(void* handle, int* values) {
   auto* p = static_cast<sentencepiece::SentencePieceProcessor*>(handle);
   values[0] = p->GetPieceSize();
