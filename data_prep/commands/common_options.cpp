@@ -14,7 +14,8 @@ void add_partition_options(CLI::App& command, PartitionParams& params) {
                      fmt::format("How training samples are spread over clients: {}", fmt::join(methods, ", ")))
       ->capture_default_str();
   command.add_option("--alpha", params.alpha,
-                     "Dirichlet concentration: label skew for 'dirichlet', size skew for 'quantity' (smaller = more skewed)")
+                     "Dirichlet concentration: label skew for 'dirichlet' and 'dirichlet-mix', size skew for 'quantity' "
+                     "(smaller = more skewed)")
       ->capture_default_str();
   command.add_option("--task-alpha", params.task_alpha,
                      "'task' partition: <= 0 gives one task per client, > 0 a Dir(task-alpha) task mix per client")

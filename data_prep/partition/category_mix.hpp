@@ -2,7 +2,7 @@
 // `client_inner_dirichlet_partition` scheme. Each client i draws proportions q_i ~ Dir(alpha)
 // over the categories present; samples are dealt one at a time to a random client with room,
 // the category drawn from q_i; a category that runs out is removed from every prior.
-// Shared by the label-skew (`dirichlet`) and task-skew (`task --task-alpha`) partitioners.
+// Shared by the label-skew (`dirichlet-mix`) and task-skew (`task --task-alpha`) partitioners.
 #pragma once
 
 #include <cstdint>

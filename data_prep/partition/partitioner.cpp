@@ -12,7 +12,7 @@
 namespace fedvlm::prep {
 namespace {
 
-constexpr std::array<std::string_view, 5> kMethods = {"iid", "dirichlet", "quantity", "task", "natural"};
+constexpr std::array<std::string_view, 6> kMethods = {"iid", "dirichlet", "dirichlet-mix", "quantity", "task", "natural"};
 constexpr int kResampleAttempts = 10;
 
 // Moves random samples from the currently largest client to each client below `min_samples`.
@@ -49,6 +49,7 @@ std::span<const std::string_view> partition_methods() { return kMethods; }
 std::unique_ptr<Partitioner> make_partitioner(std::string_view method) {
   if (method == "iid") return make_iid_partitioner();
   if (method == "dirichlet") return make_dirichlet_partitioner();
+  if (method == "dirichlet-mix") return make_dirichlet_mix_partitioner();
   if (method == "quantity") return make_quantity_partitioner();
   if (method == "task") return make_task_partitioner();
   if (method == "natural") return make_natural_partitioner();

@@ -1,10 +1,11 @@
 // Partitioners: who holds which training sample. One small interface shared by every dataset
 // builder (fashion, llava); one file per method under data_prep/partition/.
-//   iid        uniform shuffle, equal client sizes
-//   dirichlet  label skew: each client's class mix drawn from Dir(alpha)
-//   quantity   size skew: client sizes from Dir(alpha) or log-normal(0, sigma)
-//   task       task skew: one task per client, or each client's task mix from Dir(task_alpha)
-//   natural    the source says which client holds a sample (e.g. LLaVA client_N.json files)
+//   iid            uniform shuffle, equal client sizes
+//   dirichlet      label skew: each class split over the clients by proportions from Dir(alpha)
+//   dirichlet-mix  label skew: each client's class mix drawn from Dir(alpha), equal client sizes
+//   quantity       size skew: client sizes from Dir(alpha) or log-normal(0, sigma)
+//   task           task skew: one task per client, or each client's task mix from Dir(task_alpha)
+//   natural        the source says which client holds a sample (e.g. LLaVA client_N.json files)
 #pragma once
 
 #include <cstdint>
@@ -28,7 +29,7 @@ struct PartitionInput {
 
 struct PartitionParams {
   std::string method = "iid";
-  double alpha = 0.5;                       // dirichlet: label concentration; quantity: size concentration
+  double alpha = 0.5;                       // dirichlet(-mix): label concentration; quantity: size concentration
   double task_alpha = 0.0;                  // task: <= 0 gives one task per client, > 0 a Dir(task_alpha) mix
   std::string quantity_dist = "dirichlet";  // quantity: "dirichlet" or "lognormal"
   double sigma = 1.0;                       // quantity with lognormal: sigma of log(size)

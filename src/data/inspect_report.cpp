@@ -50,7 +50,8 @@ std::string format_statistics(const DatasetInfo& info, const DatasetStatistics& 
   line("test         {:>7}  {}", s.test.samples, task_mix(info, s.test));
   line("");
   line("clients      {} in {} shards ({} without samples)", s.clients, info.num_shards, s.empty_clients);
-  line("per client   min {}  median {}  max {}", s.min_client_samples, s.median_client_samples, s.max_client_samples);
+  line("per client   min {}  median {}  max {}  mean {:.1f}  cv {:.3f}  (cv = std / mean; 0 = equal sizes)",
+       s.min_client_samples, s.median_client_samples, s.max_client_samples, s.mean_client_samples, s.client_samples_cv);
   if (!info.class_names.empty()) {
     line("");
     line("label heterogeneity over {} clients with labels:", s.labeled_clients);

@@ -95,6 +95,11 @@ DatasetStatistics dataset_statistics(DatasetReader& reader) {
     const std::size_t m = sizes.size() / 2;
     s.median_client_samples = sizes.size() % 2 ? sizes[m] : 0.5 * static_cast<double>(sizes[m - 1] + sizes[m]);
     s.empty_clients = std::count(sizes.begin(), sizes.end(), 0);
+    const auto n = static_cast<double>(sizes.size());
+    s.mean_client_samples = static_cast<double>(std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0})) / n;
+    double squares = 0;
+    for (const auto size : sizes) squares += std::pow(static_cast<double>(size) - s.mean_client_samples, 2);
+    if (s.mean_client_samples > 0) s.client_samples_cv = std::sqrt(squares / n) / s.mean_client_samples;
   }
   for (const auto& histogram : s.client_label_counts)
     for (std::size_t c = 0; c < num_classes; ++c) s.global_label_counts[c] += histogram[c];

@@ -40,6 +40,9 @@ TEST(Statistics, HandBuiltDatasetGivesHandComputedMeasures) {
   EXPECT_EQ(s.max_client_samples, 4);
   EXPECT_DOUBLE_EQ(s.median_client_samples, 3.0);
   EXPECT_EQ(s.empty_clients, 1);
+  // Sizes 4, 4, 2, 0: mean 2.5, population variance (1.5^2 + 1.5^2 + 0.5^2 + 2.5^2) / 4 = 2.75.
+  EXPECT_DOUBLE_EQ(s.mean_client_samples, 2.5);
+  EXPECT_NEAR(s.client_samples_cv, std::sqrt(2.75) / 2.5, 1e-12);
   EXPECT_EQ(s.train.per_task, (std::vector<std::int64_t>{7, 3}));
   EXPECT_EQ(s.public_split.per_task, (std::vector<std::int64_t>{0, 2}));
   EXPECT_EQ(s.test.samples, 0);
@@ -57,6 +60,7 @@ TEST(Statistics, HandBuiltDatasetGivesHandComputedMeasures) {
   std::string report = format_statistics(reader.info(), s);
   EXPECT_NE(report.find("mean client label entropy     0.906 bits"), std::string::npos) << report;
   EXPECT_NE(report.find("client     1: 1 0 3"), std::string::npos) << report;
+  EXPECT_NE(report.find("per client   min 0  median 3  max 4  mean 2.5  cv 0.663"), std::string::npos) << report;
 }
 
 TEST(Statistics, IdenticalDistributionsHaveZeroDistance) {

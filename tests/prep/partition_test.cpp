@@ -38,28 +38,9 @@ std::vector<std::vector<std::int64_t>> label_counts(const Population& population
   return counts;
 }
 
-double entropy_bits(const std::vector<std::int64_t>& counts) {
-  const double total = static_cast<double>(std::accumulate(counts.begin(), counts.end(), std::int64_t{0}));
-  double h = 0.0;
-  for (const auto count : counts)
-    if (count > 0) h -= count / total * std::log2(count / total);
-  return h;
-}
-
-double mean_client_entropy(const Population& population, double alpha) {
-  PartitionParams params;
-  params.method = "dirichlet";
-  params.alpha = alpha;
-  params.seed = 7;
-  const auto counts = label_counts(population, run(population, 50, params), 50);
-  double sum = 0.0;
-  for (const auto& client : counts) sum += entropy_bits(client);
-  return sum / static_cast<double>(counts.size());
-}
-
 TEST(Partitioners, EverySampleAssignedExactlyOnceToAValidClient) {
   const auto population = make_population(5000, 4);
-  for (const std::string method : {"iid", "dirichlet", "quantity", "task"}) {
+  for (const std::string method : {"iid", "dirichlet", "dirichlet-mix", "quantity", "task"}) {
     PartitionParams params;
     params.method = method;
     params.seed = 3;
@@ -95,16 +76,7 @@ TEST(Partitioners, IidClientLabelDistributionsAreNearGlobal) {
   }
 }
 
-TEST(Partitioners, MeanClientLabelEntropyRisesWithAlpha) {
-  const auto population = make_population(20000);
-  const double skewed = mean_client_entropy(population, 0.05);
-  const double moderate = mean_client_entropy(population, 0.5);
-  const double near_iid = mean_client_entropy(population, 100.0);
-  EXPECT_LT(skewed, moderate);
-  EXPECT_LT(moderate, near_iid);
-  EXPECT_LT(skewed, 0.5 * std::log2(kClasses));  // far from uniform: a few classes per client
-  EXPECT_GT(near_iid, std::log2(kClasses) - 0.1);  // almost uniform
-}
+// Label-skew properties (dirichlet, dirichlet-mix): label_skew_test.cpp.
 
 TEST(Partitioners, QuantitySkewGivesUnequalSizes) {
   const auto population = make_population(10000);
@@ -177,7 +149,7 @@ TEST(Partitioners, UnknownMethodListsTheValidOnes) {
     make_partitioner("pathological");
     FAIL() << "expected InputError";
   } catch (const InputError& error) {
-    EXPECT_NE(std::string(error.what()).find("iid, dirichlet, quantity, task, natural"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("iid, dirichlet, dirichlet-mix, quantity, task, natural"), std::string::npos) << error.what();
   }
 }
 

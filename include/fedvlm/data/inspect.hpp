@@ -33,8 +33,11 @@ struct SplitStatistics {
 struct DatasetStatistics {
   std::int64_t clients = 0;
   std::int64_t train_samples = 0;
+  // Client sizes (samples per client, over all clients, empty ones included):
   std::int64_t min_client_samples = 0, max_client_samples = 0;
   double median_client_samples = 0;
+  double mean_client_samples = 0;
+  double client_samples_cv = 0;  // coefficient of variation: population std / mean (0 = equal sizes)
   std::int64_t empty_clients = 0;
   SplitStatistics train, public_split, test;
   // Label histograms over class ids [0, num_classes); samples with label -1 are not counted.
