@@ -6,9 +6,9 @@
 # Environment: FEDVLM_RANKS (default 2) MPI ranks per run, FEDVLM_TEST_SAMPLES (default 2000, the whole test split: ~500 per task),
 # FEDVLM_SEEDS (default "1") run.seed values: seed 1's runs are ALGORITHM-SPLIT, seed S's ALGORITHM-SPLIT-sS.
 # Runs that already have a summary.json are skipped, so an interrupted comparison resumes.
-# The alpha = 0.1 federation is today's per-class `dirichlet`; the issue-5 rows in docs/performance.md
-# used the per-client scheme now called `dirichlet-mix`. A data/cmp-a0.1 or runs/compare/*-a0.1* made
-# before that rename holds the old scheme and is reused as is: delete them to compare on the new one.
+# The alpha = 0.1 federation is today's per-class `dirichlet` (split name dir0.1); the issue-5 rows in
+# docs/performance.md (split name a0.1) used the per-client scheme now called `dirichlet-mix`. The
+# names differ so that no dataset or run of the old scheme is ever reused for the new one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-30}
@@ -21,7 +21,7 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 [[ $(id -u) -ne 0 ]] || export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 # 24,000 training images: 12,000 public (pretraining) and 12,000 for the 10 clients.
-for spec in "iid:--partition iid" "a0.1:--partition dirichlet --alpha 0.1"; do
+for spec in "iid:--partition iid" "dir0.1:--partition dirichlet --alpha 0.1"; do
   name=${spec%%:*}
   [[ -f data/cmp-$name/meta.h5 ]] ||
     "$prep" fashion --out "data/cmp-$name" --clients 10 ${spec#*:} --train-samples 24000 --public-fraction 0.5 \
@@ -31,7 +31,7 @@ done
 [[ -f runs/pretrain-cmp/base.pt ]] ||
   "$bin" pretrain -c configs/pretrain/tiny.toml --set data.path=data/cmp-iid --set run.name=pretrain-cmp
 for seed in "${seeds[@]}"; do
-  for name in iid a0.1; do
+  for name in iid dir0.1; do
     for algorithm in fedavg fedprox scaffold fedavgm fedadam centralized local; do
       run_name=$algorithm-$name
       [[ $seed == 1 ]] || run_name+=-s$seed

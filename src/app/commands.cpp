@@ -70,14 +70,10 @@ int command_eval(const CommonOptions& options, const std::filesystem::path& chec
   sim::Workbench bench = sim::open_workbench(config);
   auto& model = *bench.model;
   if (!checkpoint.empty()) {
-    const sim::RunState state = sim::load_run_state(checkpoint);
-    const auto trainable = model::apply_strategy(model, config.finetune, std::max<std::int64_t>(0, state.rounds_done - 1));
-    if (state.global.numel() != model::flat_numel(trainable.parameters))
-      throw InputError(fmt::format("{} holds {} trainable values but finetune.strategy = \"{}\" of this config trains "
-                                   "{}: evaluate with the run's config.toml",
-                                   checkpoint.string(), state.global.numel(), config.finetune.strategy,
-                                   model::flat_numel(trainable.parameters)));
-    model::assign_values(trainable.parameters, state.global.to(bench.device));
+    // The same restore as `fedvlm run --resume`: every trained parameter, checked against this
+    // config's base, dataset and model shape.
+    const sim::RunState state = sim::restore_run_state(checkpoint, model, config, sim::run_fingerprint(config, model));
+    log::info("evaluating {} (after round {})", checkpoint.string(), state.rounds_done);
   }
   model.eval();
   const auto table = sim::evaluate_on_test(config, bench, *session.comm, false, predictions);

@@ -6,8 +6,6 @@
 
 namespace fedvlm::app {
 namespace {
-comm::Communicator* g_job_communicator = nullptr;
-
 // The rank as the launcher announces it, before any communicator exists.
 int launcher_rank() {
   for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"})
@@ -16,20 +14,15 @@ int launcher_rank() {
 }
 }  // namespace
 
-void register_job_communicator(comm::Communicator* comm) { g_job_communicator = comm; }
-
-void abort_job(int exit_code) {
-  if (g_job_communicator && g_job_communicator->size() > 1) g_job_communicator->abort(exit_code);
-  // Before a communicator exists every rank fails the same way (same config, same files), so
-  // each exits on its own with the same message.
-}
+// The command's communicator is gone by now (the exception unwound its Session), so the job is
+// ended through MPI_COMM_WORLD, which outlives it.
+void abort_job(int exit_code) { comm::abort_world(exit_code); }
 
 Session open_session(const CommonOptions& options) {
   log::setup({.rank = launcher_rank(), .world_size = 1, .all_ranks = options.log_all_ranks});
   Session session;
   session.config = load_config({.files = options.configs, .overrides = options.overrides});
   session.comm = comm::make_communicator(comm::parse_backend(session.config.run.comm));
-  register_job_communicator(session.comm.get());
   log::setup({.rank = session.comm->rank(),
               .world_size = session.comm->size(),
               .all_ranks = options.log_all_ranks,

@@ -60,6 +60,7 @@ MpiCommunicator::MpiCommunicator() {
   FEDVLM_CHECK_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
   FEDVLM_CHECK_MPI(MPI_Comm_rank(comm_, &rank_));
   FEDVLM_CHECK_MPI(MPI_Comm_size(comm_, &size_));
+  if (size_ > 1) detail::note_world_joined();
 }
 
 MpiCommunicator::~MpiCommunicator() {

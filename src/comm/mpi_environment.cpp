@@ -1,4 +1,5 @@
 // Process-wide MPI lifetime: initialize only under an MPI starter, finalize only when asked.
+#include <atomic>
 #include <cstdlib>
 
 #include <mpi.h>
@@ -10,7 +11,12 @@
 namespace fedvlm::comm {
 namespace {
 bool g_initialized_here = false;  // finalize only what initialize started
+std::atomic<bool> g_joined_world{false};  // an MpiCommunicator of several ranks was made
 }  // namespace
+
+namespace detail {
+void note_world_joined() { g_joined_world.store(true); }
+}  // namespace detail
 
 bool launched_under_mpi() {
   // Open MPI's mpirun/mpiexec, PMIx starters (srun --mpi=pmix, prterun), PMI-1/2 (MPICH hydra,
@@ -35,6 +41,17 @@ void initialize(int* argc, char*** argv) {
     log::warn("MPI provides thread level {} below MPI_THREAD_FUNNELED; keep MPI calls on the main thread",
               provided);
   }
+}
+
+void abort_world(int exit_code) {
+  if (!g_joined_world.load()) return;
+  int initialized = 0;
+  int finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized) return;
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort should not return; make sure this rank ends if it does
 }
 
 void finalize() {

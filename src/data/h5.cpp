@@ -65,7 +65,8 @@ std::string describe(hid_t location, const std::string& name) {
 }
 
 Handle create_file(const std::filesystem::path& path) {
-  return Handle(FEDVLM_CHECK_HDF5(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT)), H5Fclose);
+  Handle create = untimed_creation(H5P_FILE_CREATE);  // the root group's times too
+  return Handle(FEDVLM_CHECK_HDF5(H5Fcreate(path.c_str(), H5F_ACC_EXCL, create.get(), H5P_DEFAULT)), H5Fclose);
 }
 
 Handle open_file(const std::filesystem::path& path, bool writable) {
@@ -79,8 +80,15 @@ bool exists(hid_t location, const std::string& name) {
   return FEDVLM_CHECK_HDF5(H5Lexists(location, name.c_str(), H5P_DEFAULT)) > 0;
 }
 
+Handle untimed_creation(hid_t property_class) {
+  Handle properties(FEDVLM_CHECK_HDF5(H5Pcreate(property_class)), H5Pclose);
+  FEDVLM_CHECK_HDF5(H5Pset_obj_track_times(properties.get(), false));
+  return properties;
+}
+
 Handle create_group(hid_t location, const std::string& name) {
-  return Handle(FEDVLM_CHECK_HDF5(H5Gcreate2(location, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)),
+  Handle create = untimed_creation(H5P_GROUP_CREATE);
+  return Handle(FEDVLM_CHECK_HDF5(H5Gcreate2(location, name.c_str(), H5P_DEFAULT, create.get(), H5P_DEFAULT)),
                 H5Gclose);
 }
 
@@ -181,7 +189,7 @@ Handle create_extendible(hid_t location, const std::string& name, std::span<cons
   }
   Handle space(FEDVLM_CHECK_HDF5(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), max_shape.data())),
                H5Sclose);
-  Handle create(FEDVLM_CHECK_HDF5(H5Pcreate(H5P_DATASET_CREATE)), H5Pclose);
+  Handle create = untimed_creation(H5P_DATASET_CREATE);
   FEDVLM_CHECK_HDF5(H5Pset_chunk(create.get(), static_cast<int>(chunk.size()), chunk.data()));
   FEDVLM_CHECK_HDF5(H5Pset_shuffle(create.get()));
   FEDVLM_CHECK_HDF5(H5Pset_deflate(create.get(), static_cast<unsigned>(deflate_level)));
@@ -218,8 +226,9 @@ void write_all(hid_t location, const std::string& name, std::span<const T> data,
                describe(location, name), data.size(), fmt::join(shape, ", "));
   std::vector<hsize_t> extent(shape.begin(), shape.end());
   Handle space = dataspace(extent);
+  Handle create = untimed_creation(H5P_DATASET_CREATE);
   Handle dataset(FEDVLM_CHECK_HDF5(H5Dcreate2(location, name.c_str(), storage_type<T>(), space.get(), H5P_DEFAULT,
-                                              H5P_DEFAULT, H5P_DEFAULT)),
+                                              create.get(), H5P_DEFAULT)),
                  H5Dclose);
   if (!data.empty())
     FEDVLM_CHECK_HDF5(H5Dwrite(dataset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()));

@@ -48,6 +48,10 @@ Handle create_file(const std::filesystem::path& path);
 Handle open_file(const std::filesystem::path& path, bool writable = false);  // InputError if not HDF5
 
 bool exists(hid_t location, const std::string& name);  // one path component
+// Creation properties of `property_class` (H5P_DATASET_CREATE, H5P_GROUP_CREATE) that record no
+// object times: a dataset written twice from the same inputs is the same bytes, so its
+// fingerprint (core/fs.hpp) names its content, not the day it was built.
+Handle untimed_creation(hid_t property_class);
 Handle create_group(hid_t location, const std::string& name);
 Handle open_group(hid_t location, const std::string& name);    // InputError when missing
 Handle open_dataset(hid_t location, const std::string& name);  // InputError when missing

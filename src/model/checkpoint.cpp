@@ -166,38 +166,4 @@ std::vector<std::uint8_t> load_base_checkpoint(const fs::path& file_or_dir, Visi
   return bytes;
 }
 
-void save_finetuned(const fs::path& path, VisionLanguageModel& model, const TrainableSet& trainable, Strategy strategy,
-                    std::int64_t round) {
-  torch::serialize::OutputArchive archive;
-  write_header(archive, "fedvlm-finetuned", finetune_config_fields(model));
-  archive.write("strategy", c10::IValue(strategy_name(strategy)));
-  archive.write("round", c10::IValue(std::to_string(round)));
-  archive.write("names", c10::IValue(join(trainable.names, '\n')));
-  archive.write("trainable", flatten_values(trainable.parameters).to(torch::kCPU));
-  write_atomically(path, [&](const fs::path& temporary) { archive.save_to(temporary.string()); });
-}
-
-FinetunedState load_finetuned(const fs::path& path, const VisionLanguageModel& model, const torch::Device& device) {
-  auto archive = open_checked(path, "fedvlm-finetuned", finetune_config_fields(model));
-  FinetunedState state;
-  state.strategy = parse_strategy(read_string(archive, path, "strategy"));
-  state.round = std::stoll(read_string(archive, path, "round"));
-  state.names = split_lines(read_string(archive, path, "names"));
-  archive.read("trainable", state.trainable);
-  state.trainable = state.trainable.to(device);
-  return state;
-}
-
-TrainableSet restore_finetuned(VisionLanguageModel& model, const FinetunedState& state, std::int64_t stage1_rounds) {
-  auto set = apply_strategy(model, state.strategy, state.round, stage1_rounds);
-  if (set.names != state.names) {
-    throw InputError(fmt::format("fine-tuned state of strategy {} round {} holds {} tensors, but this model trains {} "
-                                 "then (finetune.stage1_rounds={} differs from the run that wrote it?)",
-                                 strategy_name(state.strategy), state.round, state.names.size(), set.names.size(),
-                                 stage1_rounds));
-  }
-  assign_values(set.parameters, state.trainable);
-  return set;
-}
-
 }  // namespace fedvlm::model

@@ -83,6 +83,11 @@ TrainableSet trainable_set(VisionLanguageModel& model, Strategy strategy, std::i
   return set;
 }
 
+TrainableSet ever_trainable_set(VisionLanguageModel& model, Strategy strategy) {
+  // F-2stage's first stage is F-C and its second F-L: together, what F-CL trains.
+  return trainable_set(model, strategy == Strategy::kTwoStage ? Strategy::kConnectorLora : strategy, 0, 0);
+}
+
 TrainableSet apply_strategy(VisionLanguageModel& model, Strategy strategy, std::int64_t round,
                             std::int64_t stage1_rounds) {
   auto set = trainable_set(model, strategy, round, stage1_rounds);

@@ -3,10 +3,18 @@
 #include <atomic>
 #include <csignal>
 #include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/ranges.h>
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
 #include "fedvlm/fl/client_state.hpp"
+#include "fedvlm/model/checkpoint.hpp"
+#include "fedvlm/model/flat_view.hpp"
+#include "fedvlm/model/strategy.hpp"
+#include "fedvlm/model/vlm.hpp"
 
 namespace fedvlm::sim {
 namespace fs = std::filesystem;
@@ -31,21 +39,80 @@ std::vector<std::pair<std::int64_t, fs::path>> checkpoints_of(const fs::path& ru
   return found;
 }
 
+torch::Tensor text_tensor(const std::string& text) {
+  return torch::from_blob(const_cast<char*>(text.data()), {static_cast<std::int64_t>(text.size())}, torch::kUInt8)
+      .clone();
+}
+
+std::string tensor_text(const torch::Tensor& tensor) {
+  const torch::Tensor bytes = tensor.to(torch::kCPU, torch::kUInt8).contiguous();
+  return {reinterpret_cast<const char*>(bytes.data_ptr<std::uint8_t>()), static_cast<std::size_t>(bytes.numel())};
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  return text;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+constexpr const char* kNoBase = "none (random initialization)";
+
+// One line of a refusal: which part of the setup differs, and what the user can do about it.
+std::string describe_difference(const std::string& key, const std::string& found, const std::string& here,
+                                const Config& config) {
+  if (key == "dataset")
+    return fmt::format("dataset: the checkpoint was trained on a meta.h5 with fingerprint {}, data.path = \"{}\" has {}",
+                       found, config.data.path, here);
+  if (key == "base")
+    return fmt::format("base: the checkpoint was trained from base {}, model.base = \"{}\" is {}", found,
+                       config.model.base, here);
+  return fmt::format("{}: the checkpoint has {}, this config {}", key, found, here);
+}
+
 }  // namespace
 
 fs::path checkpoint_path(const fs::path& run_dir, std::int64_t rounds_done) {
   return run_dir / "checkpoints" / fmt::format("round-{:06d}.pt", rounds_done);
 }
 
+RunFingerprint run_fingerprint(const Config& config, const model::VisionLanguageModel& model) {
+  RunFingerprint fingerprint;
+  for (auto& [key, value] : model::finetune_config_fields(model)) fingerprint.fields[key] = std::move(value);
+  fingerprint.fields["finetune.strategy"] = config.finetune.strategy;
+  if (config.finetune.strategy == "F-2stage")
+    fingerprint.fields["finetune.stage1_rounds"] = std::to_string(config.finetune.stage1_rounds);
+  fingerprint.fields["dataset"] = file_fingerprint(fs::path(config.data.path) / "meta.h5");
+  fingerprint.fields["base"] =
+      config.model.base.empty() ? kNoBase : file_fingerprint(model::resolve_base_path(config.model.base));
+  return fingerprint;
+}
+
+RunState capture_run_state(std::int64_t rounds_done, model::VisionLanguageModel& model, const Config& config,
+                           fl::TensorMap algorithm_state, nlohmann::json extra, RunFingerprint fingerprint) {
+  const auto trained = model::ever_trainable_set(model, model::parse_strategy(config.finetune.strategy));
+  return {rounds_done,
+          trained.names,
+          model::flatten_values(trained.parameters).to(torch::kCPU),
+          std::move(algorithm_state),
+          std::move(extra),
+          std::move(fingerprint)};
+}
+
 void save_run_state(const fs::path& run_dir, const RunState& state, std::int64_t keep) {
   std::map<std::string, torch::Tensor> tensors;
   tensors["rounds_done"] = torch::tensor({state.rounds_done}, torch::kInt64);
-  tensors["global_vector"] = state.global.to(torch::kCPU).contiguous();
+  tensors["trained_names"] = text_tensor(join_lines(state.trained_names));
+  tensors["trained_values"] = state.trained_values.to(torch::kCPU, torch::kFloat32).contiguous();
   for (const auto& [name, tensor] : state.algorithm_state) tensors[std::string(kAlgorithmPrefix) + name] = tensor.to(torch::kCPU);
-  const std::string extra = state.extra.dump();
-  tensors["extra_json"] = torch::from_blob(const_cast<char*>(extra.data()), {static_cast<std::int64_t>(extra.size())},
-                                      torch::kUInt8)
-                         .clone();
+  tensors["extra_json"] = text_tensor(state.extra.dump());
+  tensors["fingerprint_json"] = text_tensor(nlohmann::json(state.fingerprint.fields).dump());
   fl::save_tensor_map(checkpoint_path(run_dir, state.rounds_done), tensors);  // atomic
   auto all = checkpoints_of(run_dir);
   for (std::size_t i = 0; i + static_cast<std::size_t>(keep) < all.size(); ++i) fs::remove(all[i].second);
@@ -58,18 +125,52 @@ std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
 }
 
 RunState load_run_state(const fs::path& path) {
+  if (!fs::is_regular_file(path)) throw InputError(fmt::format("checkpoint {} does not exist", path.string()));
   auto tensors = fl::load_tensor_map(path);
-  for (const char* required : {"rounds_done", "global_vector", "extra_json"})
+  if (tensors.count("global_vector") && !tensors.count("trained_values"))
+    throw InputError(fmt::format("{} was written by an older fedvlm that kept only the current stage's vector; "
+                                 "it cannot restore a model exactly: rerun, or evaluate with that version",
+                                 path.string()));
+  for (const char* required : {"rounds_done", "trained_names", "trained_values", "extra_json", "fingerprint_json"})
     if (!tensors.count(required))
       throw InputError(fmt::format("{}: not a fedvlm run checkpoint (no '{}' entry)", path.string(), required));
   RunState state;
   state.rounds_done = tensors.at("rounds_done").item<std::int64_t>();
-  state.global = tensors.at("global_vector");
-  const auto& extra = tensors.at("extra_json");
-  state.extra = nlohmann::json::parse(std::string(reinterpret_cast<const char*>(extra.data_ptr<std::uint8_t>()),
-                                                  static_cast<std::size_t>(extra.numel())));
+  state.trained_names = split_lines(tensor_text(tensors.at("trained_names")));
+  state.trained_values = tensors.at("trained_values");
+  state.extra = nlohmann::json::parse(tensor_text(tensors.at("extra_json")));
+  state.fingerprint.fields =
+      nlohmann::json::parse(tensor_text(tensors.at("fingerprint_json"))).get<std::map<std::string, std::string>>();
   for (auto& [name, tensor] : tensors)
     if (name.starts_with(kAlgorithmPrefix)) state.algorithm_state[name.substr(kAlgorithmPrefix.size())] = tensor;
+  return state;
+}
+
+RunState restore_run_state(const fs::path& path, model::VisionLanguageModel& model, const Config& config,
+                           const RunFingerprint& expected) {
+  RunState state = load_run_state(path);
+  std::vector<std::string> differences;
+  std::set<std::string> keys;
+  for (const auto& fields : {&expected.fields, &state.fingerprint.fields})
+    for (const auto& [key, value] : *fields) keys.insert(key);
+  for (const auto& key : keys) {
+    const auto stored = state.fingerprint.fields.find(key);
+    const auto wanted = expected.fields.find(key);
+    const std::string found = stored == state.fingerprint.fields.end() ? "(absent)" : stored->second;
+    const std::string here = wanted == expected.fields.end() ? "(absent)" : wanted->second;
+    if (found != here) differences.push_back(describe_difference(key, found, here, config));
+  }
+  if (!differences.empty())
+    throw InputError(fmt::format("{} belongs to another run setup, so its values would mean something else here:\n  {}",
+                                 path.string(), fmt::join(differences, "\n  ")));
+  const auto trained = model::ever_trainable_set(model, model::parse_strategy(config.finetune.strategy));
+  if (trained.names != state.trained_names || state.trained_values.numel() != trained.numel())
+    throw InputError(fmt::format("{} holds {} parameters ({} values) but this model trains {} ({} values): "
+                                 "restore it with the run's config.toml",
+                                 path.string(), state.trained_names.size(), state.trained_values.numel(),
+                                 trained.names.size(), trained.numel()));
+  const auto device = trained.parameters.empty() ? torch::Device(torch::kCPU) : trained.parameters.front().device();
+  model::assign_values(trained.parameters, state.trained_values.to(device));
   return state;
 }
 

@@ -21,23 +21,9 @@ fl::ClientContext client_context(std::int64_t client, const RoundContext& contex
   return {std::max<std::int64_t>(client, 0), context.round, context.global, context.lr};
 }
 
-void fold(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples, fl::Accumulator& accumulator) {
-  update.finish({result.params, result.steps, samples}, accumulator);
-  accumulator.add_scalar(kTrainLossSegment, result.loss_sum);
-  accumulator.add_scalar(kTrainStepsSegment, static_cast<double>(result.steps));
-  accumulator.add_scalar(kTrainSamplesSegment, static_cast<double>(result.samples_seen));
-}
-
-// Names of the parameters some round of the strategy trains: F-2stage trains the connector in
-// its first round and LoRA in its last; every other strategy trains one set throughout.
 std::set<std::string> ever_trained(model::VisionLanguageModel& model, const Config& config) {
-  const model::Strategy strategy = model::parse_strategy(config.finetune.strategy);
-  std::set<std::string> names;
-  for (const std::int64_t round : {std::int64_t{0}, std::max<std::int64_t>(config.fl.rounds - 1, 0)}) {
-    for (auto& name : model::trainable_set(model, strategy, round, config.finetune.stage1_rounds).names)
-      names.insert(std::move(name));
-  }
-  return names;
+  auto names = model::ever_trainable_set(model, model::parse_strategy(config.finetune.strategy)).names;
+  return {std::make_move_iterator(names.begin()), std::make_move_iterator(names.end())};
 }
 
 // Gives `replica` the values of `model`: parameters in `trained` and buffers are copied, every
@@ -63,6 +49,14 @@ void mirror(model::VisionLanguageModel& model, model::VisionLanguageModel& repli
 
 }  // namespace
 
+void fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples,
+                 fl::Accumulator& accumulator) {
+  update.finish({result.params, result.steps, samples}, accumulator);
+  accumulator.add_scalar(kTrainLossSegment, result.loss_sum);
+  accumulator.add_scalar(kTrainStepsSegment, static_cast<double>(result.steps));
+  accumulator.add_scalar(kTrainSamplesSegment, static_cast<double>(result.samples_seen));
+}
+
 double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, const RoundContext& context,
                                      fl::Algorithm& algorithm, const model::TrainableSet& trainable,
                                      fl::Accumulator& accumulator) {
@@ -74,7 +68,7 @@ double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, c
     auto update = algorithm.begin_client(client_context(client, context));
     const LocalResult result =
         trainer_.train(trainable, samples, client, context.round, context.global, context.lr, update.get());
-    fold(*update, result, samples.size(), accumulator);
+    fold_client(*update, result, samples.size(), accumulator);
   }
   return data_seconds;
 }
@@ -162,7 +156,7 @@ double ParallelGroupTrainer::train(const std::vector<std::int64_t>& clients, con
     if (error) std::rethrow_exception(error);
 
   // Back on this thread, in id order: fold each client into the accumulator.
-  for (std::size_t i = 0; i < n; ++i) fold(*updates[i], results[i], samples[i]->size(), accumulator);
+  for (std::size_t i = 0; i < n; ++i) fold_client(*updates[i], results[i], samples[i]->size(), accumulator);
   return data_seconds;
 }
 

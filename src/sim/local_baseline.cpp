@@ -1,4 +1,4 @@
-#include "fedvlm/sim/local_baseline.hpp"
+#include "fedvlm/sim/baselines.hpp"
 
 #include <cmath>
 
@@ -32,18 +32,25 @@ std::vector<std::pair<std::string, std::string>> metric_slots(const std::vector<
 
 }  // namespace
 
-RunOutcome run_local_baseline(const Config& config, Workbench& bench, comm::Communicator& comm,
-                              const std::filesystem::path& run_dir) {
-  RoundClock clock;
+RunOutcome run_local_only(RunContext& run) {
+  const Config& config = run.config;
+  Workbench& bench = run.bench;
+  comm::Communicator& comm = run.comm;
+  const std::filesystem::path& run_dir = run.run_dir;
+  RoundClock& clock = run.clock;
   auto& model = *bench.model;
   const auto& info = bench.dataset.info();
-  model::TrainableSet trainable = model::apply_strategy(model, config.finetune, 0);
-  const torch::Tensor start = model::flatten_values(trainable.parameters);
+  // Every client starts from these values of every parameter any stage trains (F-2stage's LoRA
+  // included), never from what the previous client on this rank left in the model.
+  const model::TrainableSet ever_trained =
+      model::ever_trainable_set(model, model::parse_strategy(config.finetune.strategy));
+  const torch::Tensor initial_values = model::flatten_values(ever_trained.parameters);
+  model::TrainableSet trainable;
   if (comm.is_root()) write_resolved_config(run_dir, config);
 
   std::vector<std::int64_t> everyone(static_cast<std::size_t>(info.num_clients));
   std::iota(everyone.begin(), everyone.end(), 0);
-  const auto mine = fl::place_clients(everyone, info.client_samples, comm.size())[static_cast<std::size_t>(comm.rank())];
+  const auto mine = fl::place_clients(everyone, local_steps_of_clients(config.local, info.client_samples), comm.size())[static_cast<std::size_t>(comm.rank())];
   const auto slots = metric_slots(info.tasks);
   // Per slot: sum over clients and the number of clients that reported it.
   torch::Tensor sums = torch::zeros({2, static_cast<std::int64_t>(slots.size())}, torch::kFloat64);
@@ -55,10 +62,11 @@ RunOutcome run_local_baseline(const Config& config, Workbench& bench, comm::Comm
     auto mark = RoundClock::Clock::now();
     const data::Samples& samples = client_data.samples(client);
     mark = clock.charge("data", mark);
-    torch::Tensor x = start.clone();
+    model::assign_values(ever_trained.parameters, initial_values);
+    torch::Tensor x;
     for (std::int64_t round = 0; round < config.fl.rounds; ++round) {
       const model::TrainableSet round_set = model::apply_strategy(model, config.finetune, round);
-      if (model::flat_numel(round_set.parameters) != x.numel()) x = model::flatten_values(round_set.parameters);
+      if (round_set.names != trainable.names || !x.defined()) x = model::flatten_values(round_set.parameters);
       trainable = round_set;
       const double lr = fl::local_lr_for_round(config.local, round, config.fl.rounds);
       LocalResult result = trainer.train(trainable, samples, client, round, x, lr, nullptr);

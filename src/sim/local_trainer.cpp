@@ -24,20 +24,40 @@ LocalTrainer::LocalTrainer(model::VisionLanguageModel& model, const Config& conf
                            torch::Device device)
     : model_(model), config_(config), special_(special), device_(device) {}
 
-std::int64_t LocalTrainer::steps_for(std::int64_t samples) const {
-  if (config_.local.steps > 0) return samples > 0 ? config_.local.steps : 0;
-  const std::int64_t batches = (samples + config_.local.batch_size - 1) / config_.local.batch_size;
-  return config_.local.epochs * batches;
+std::int64_t local_steps(const LocalConfig& local, std::int64_t samples) {
+  if (local.steps > 0) return samples > 0 ? local.steps : 0;
+  return local.epochs * ((samples + local.batch_size - 1) / local.batch_size);
+}
+
+std::vector<std::int64_t> local_steps_of_clients(const LocalConfig& local,
+                                                 const std::vector<std::int64_t>& client_samples) {
+  std::vector<std::int64_t> steps;
+  steps.reserve(client_samples.size());
+  for (const std::int64_t samples : client_samples) steps.push_back(local_steps(local, samples));
+  return steps;
+}
+
+std::int64_t samples_in_steps(std::int64_t samples, std::int64_t batch, std::int64_t steps) {
+  if (samples <= 0) return 0;
+  const std::int64_t steps_per_pass = (samples + batch - 1) / batch;
+  // Steps short of a whole pass never reach its short last batch.
+  return steps / steps_per_pass * samples + steps % steps_per_pass * batch;
+}
+
+std::int64_t steps_covering(std::int64_t samples, std::int64_t batch, std::int64_t budget) {
+  if (samples <= 0 || budget <= 0) return 0;
+  const std::int64_t steps_per_pass = (samples + batch - 1) / batch;
+  return budget / samples * steps_per_pass + (budget % samples + batch - 1) / batch;
 }
 
 LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data::Samples& samples,
                                 std::int64_t client, std::int64_t round, const torch::Tensor& x, double lr,
-                                fl::ClientUpdate* update) {
+                                fl::ClientUpdate* update, std::int64_t steps) {
   const auto& params = trainable.parameters;
   model::assign_values(params, x);
   LocalResult result;
   const std::int64_t n = samples.size();
-  const std::int64_t total_steps = steps_for(n);
+  const std::int64_t total_steps = steps >= 0 ? (n > 0 ? steps : 0) : local_steps(config_.local, n);
   if (total_steps == 0) {
     result.params = x.clone();
     return result;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The command line fails fast and clearly: help lists the subcommands, a typo in a config key is
 # rejected with a suggestion, and a 2-rank run on a bad input exits non-zero on both ranks
-# (the `timeout` only guards against a hang; it is not a speed assertion).
+# with exit code 2 (the `timeout` only guards against a hang; it is not a speed assertion).
 set -uo pipefail
 fedvlm=$1 prep=$2 src=$3
 work=$(mktemp -d)
@@ -26,10 +26,12 @@ grep -q "did you mean 'fl.clients_per_round'" <<<"$out" || fail "typo error has 
 out=$("$fedvlm" run --set fl.rounds=0 2>&1); code=$?
 [[ $code -ne 0 ]] && grep -q "fl.rounds = 0 is out of range" <<<"$out" || fail "out-of-range value accepted: $out"
 
-# Two ranks, a dataset that does not exist: both ranks must exit, non-zero, with the cause.
+# Two ranks, a dataset that does not exist: both ranks exit with the code for bad input (2) and
+# the cause, and nothing crashes on the way out.
 mpiexec=${MPIEXEC:-mpiexec}
 out=$(timeout 120 "$mpiexec" -n 2 --oversubscribe "$fedvlm" run --set data.path="$work/missing" \
       --set run.dir="$work/runs" 2>&1); code=$?
-[[ $code -ne 0 && $code -ne 124 ]] || fail "2-rank run on a missing dataset: exit code $code (124 = hung): $out"
+[[ $code -eq 2 ]] || fail "2-rank run on a missing dataset: exit code $code, expected 2 (124 = hung): $out"
 grep -q "missing" <<<"$out" || fail "2-rank failure does not name the missing dataset: $out"
+if grep -qiE "segmentation fault|signal [0-9]|core dumped" <<<"$out"; then fail "2-rank failure crashed: $out"; fi
 echo "cli_errors: all checks passed"

@@ -32,6 +32,16 @@ run_args=(run -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data"
 # The same run on one rank: placement must change nothing but the speed.
 "$fedvlm" "${run_args[@]}" --set run.name=e2e-one-rank
 
+# A run that fails once both ranks are talking (here: a cohort larger than the federation) ends
+# with exactly the documented exit code for bad input (2), its cause, and no crash on the way out.
+set +e
+out=$(timeout 120 "$mpiexec" -n 2 --oversubscribe "$fedvlm" "${run_args[@]}" --set run.name=too-many \
+      --set fl.clients_per_round=100 2>&1); code=$?
+set -e
+[[ $code -eq 2 ]] || fail "2-rank run with fl.clients_per_round=100: exit code $code, expected 2: $out"
+grep -q "fl.clients_per_round = 100 but" <<<"$out" || fail "2-rank failure does not name its cause: $out"
+if grep -qiE "segmentation fault|signal [0-9]|core dumped" <<<"$out"; then fail "2-rank failure crashed: $out"; fi
+
 run="$work/runs/e2e"
 for f in config.toml metrics.jsonl summary.json logs/rank-0.log logs/rank-1.log checkpoints/round-000006.pt; do
   [[ -s "$run/$f" ]] || fail "missing $run/$f"

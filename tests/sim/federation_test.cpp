@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "fedvlm/comm/in_process.hpp"
 #include "fedvlm/comm/local_communicator.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
@@ -20,45 +19,14 @@
 #include "fedvlm/sim/federation.hpp"
 #include "fedvlm/sim/run_directory.hpp"
 #include "fedvlm/sim/setup.hpp"
-#include "tiny_federation.hpp"
+#include "federation_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace fedvlm;
 
 namespace {
 
-class Federation : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    root_ = fs::temp_directory_path() / ("fedvlm-sim-" + std::to_string(::getpid()));
-    test_support::write_tiny_federation(root_ / "data4", 4);
-    test_support::write_tiny_federation(root_ / "data1", 1);
-  }
-  static void TearDownTestSuite() { fs::remove_all(root_); }
-
-  // Runs `config` on `ranks` InProcess ranks; returns the final global vector.
-  static torch::Tensor run(const Config& config, int ranks, sim::RunOptions options = {.overwrite = true}) {
-    options.rank_log_files = false;
-    comm::run_in_process(
-        ranks, [&](comm::Communicator& comm) { sim::run_federation(config, comm, options); }, std::chrono::seconds(240));
-    return final_global(sim::run_directory(config));
-  }
-
-  static torch::Tensor final_global(const fs::path& run_dir) {
-    const auto latest = sim::latest_checkpoint(run_dir);
-    EXPECT_TRUE(latest.has_value()) << run_dir;
-    return sim::load_run_state(*latest).global;
-  }
-
-  static std::string metrics_without_seconds(const fs::path& run_dir) {
-    std::ifstream in(run_dir / "metrics.jsonl");
-    std::string out;
-    for (std::string line; std::getline(in, line);) out += line.substr(0, line.find("\"seconds\"")) + "\n";
-    return out;
-  }
-
-  static inline fs::path root_;
-};
+using Federation = test_support::FederationTest;
 
 class RankCount : public Federation, public ::testing::WithParamInterface<std::string> {};
 

@@ -29,6 +29,14 @@ data::Samples make_samples(const data::Tokenizer& tokenizer, int count, Rng& rng
 }  // namespace
 
 void write_tiny_federation(const std::filesystem::path& dir, int clients, data::SpecialIds ids) {
+  std::vector<int> sizes;
+  for (int c = 0; c < clients; ++c) sizes.push_back(6 + 3 * c);
+  write_tiny_federation(dir, sizes, ids);
+}
+
+void write_tiny_federation(const std::filesystem::path& dir, const std::vector<int>& client_sizes,
+                           data::SpecialIds ids) {
+  const int clients = static_cast<int>(client_sizes.size());
   std::vector<std::string> texts;
   for (int i = 0; i < 20; ++i)
     for (const auto& text : kClasses) texts.push_back("which corner is bright? " + text);
@@ -45,7 +53,7 @@ void write_tiny_federation(const std::filesystem::path& dir, int clients, data::
   data::DatasetWriter writer(dir, info, std::min(clients, 2), /*overwrite=*/true);
   writer.write_split("public", make_samples(tokenizer, 8, rng));
   writer.write_split("test", make_samples(tokenizer, 24, rng));
-  for (int c = 0; c < clients; ++c) writer.write_client(c, make_samples(tokenizer, 6 + 3 * c, rng));
+  for (int c = 0; c < clients; ++c) writer.write_client(c, make_samples(tokenizer, client_sizes[static_cast<std::size_t>(c)], rng));
   writer.commit();
 }
 

@@ -17,7 +17,7 @@ struct CommonOptions {
   bool log_all_ranks = false;
 };
 
-// Loads the config, sets up logging and the communicator (registered for abort_job).
+// Loads the config, sets up logging and the communicator.
 struct Session {
   Config config;
   std::unique_ptr<comm::Communicator> comm;
@@ -32,8 +32,5 @@ int command_eval(const CommonOptions& options, const std::filesystem::path& chec
 int command_inspect(const CommonOptions& options);
 int command_bench(const CommonOptions& options, const std::string& what, int repeats);
 int command_config(const CommonOptions& options, bool reference);
-
-// The communicator of the running command, for abort_job.
-void register_job_communicator(comm::Communicator* comm);
 
 }  // namespace fedvlm::app

@@ -60,6 +60,12 @@ class Communicator {
 void initialize(int* argc, char*** argv);
 void finalize();
 bool launched_under_mpi();  // OMPI_COMM_WORLD_SIZE (mpirun), PMIX_RANK (srun --mpi=pmix), PMI_SIZE/PMI_RANK
+// Ends every rank of the job with `exit_code` (MPI_Abort on MPI_COMM_WORLD) once this process
+// has joined a job of several ranks through a communicator, whether or not that communicator
+// still exists (an exception may have destroyed it on the way to main). Returns when there is
+// nothing to abort: no MPI, one rank, or no communicator made yet (then every rank fails the
+// same way and exits on its own, with no abort banner).
+void abort_world(int exit_code);
 
 enum class Backend { Auto, Local, Mpi, Nccl };
 

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <string>
 #include <string_view>
 
 namespace fedvlm {
@@ -18,5 +19,10 @@ void write_text_atomically(const std::filesystem::path& path, std::string_view c
 
 // fsync a file or directory by path (no-op where the filesystem refuses).
 void fsync_path(const std::filesystem::path& path);
+
+// A 64-bit digest of a file's bytes and size, as 16 hex digits: equal files give equal
+// fingerprints, and any change gives another one with overwhelming probability (not a
+// cryptographic hash). Reads the file once, in large blocks. Throws InputError when unreadable.
+std::string file_fingerprint(const std::filesystem::path& path);
 
 }  // namespace fedvlm

@@ -7,8 +7,8 @@
 // It holds the vision encoder and the decoder's base weights; the connector (or patch
 // embedding) and LoRA adapters are not in it: every fine-tuning run draws them fresh from its seed.
 //
-// Fine-tuned state: format = "fedvlm-finetuned", version = 1, config.<key> (finetune_config_fields),
-//   strategy, round (string), names (newline-joined trainable set), trainable = the flat vector.
+// Fine-tuned values live in run checkpoints (sim/checkpoint.hpp), which record
+// finetune_config_fields among their fingerprints.
 #pragma once
 
 #include <cstdint>
@@ -43,20 +43,5 @@ void save_base_checkpoint(const std::filesystem::path& path, VisionLanguageModel
 // `expected_tokenizer` is non-empty and differs from the stored one. Returns the stored tokenizer.
 std::vector<std::uint8_t> load_base_checkpoint(const std::filesystem::path& path, VisionLanguageModel& model,
                                                std::span<const std::uint8_t> expected_tokenizer = {});
-
-struct FinetunedState {
-  Strategy strategy = Strategy::kConnectorLora;
-  std::int64_t round = 0;
-  std::vector<std::string> names;
-  torch::Tensor trainable;  // 1-D, on the requested device
-};
-
-void save_finetuned(const std::filesystem::path& path, VisionLanguageModel& model, const TrainableSet& trainable,
-                    Strategy strategy, std::int64_t round);
-// Reads and checks (config keys) a fine-tuned state; the vector is mapped to `device`.
-FinetunedState load_finetuned(const std::filesystem::path& path, const VisionLanguageModel& model,
-                              const torch::Device& device = torch::kCPU);
-// Applies the state's strategy for its round to `model` and copies the vector in.
-TrainableSet restore_finetuned(VisionLanguageModel& model, const FinetunedState& state, std::int64_t stage1_rounds);
 
 }  // namespace fedvlm::model

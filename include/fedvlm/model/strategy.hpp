@@ -41,6 +41,11 @@ void check_strategy(const VisionLanguageModel& model, Strategy strategy);
 TrainableSet trainable_set(VisionLanguageModel& model, Strategy strategy, std::int64_t round,
                            std::int64_t stage1_rounds);
 
+// Every parameter some round of `strategy` trains, in the same order: F-2stage's connector and
+// LoRA together, the round's set for every other strategy. A run's checkpoint holds these values,
+// so it restores the model whatever stage the run has reached.
+TrainableSet ever_trainable_set(VisionLanguageModel& model, Strategy strategy);
+
 // trainable_set, and sets requires_grad: true on exactly that set, false on every other parameter.
 TrainableSet apply_strategy(VisionLanguageModel& model, Strategy strategy, std::int64_t round,
                             std::int64_t stage1_rounds);

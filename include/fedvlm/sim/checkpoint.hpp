@@ -1,36 +1,73 @@
-// Run checkpoints: everything a resumed run needs to continue bit-identically, in one file
+// Run checkpoints: everything a resumed run, or `fedvlm eval`, needs, self-contained in one file
 // <run>/checkpoints/round-NNNNNN.pt written atomically by rank 0:
-//   rounds_done    int64 [1]   rounds completed
-//   global_vector  float32 [n] the global trainable vector x
-//   algorithm_*    the algorithm's state_dict (server state, replicated globals, client states)
-//   extra_json     uint8 [..]  JSON text: metrics so far (final, best), trained samples, times
+//   rounds_done      int64 [1]   rounds completed
+//   trained_names    uint8 [..]  newline-joined names of every parameter any round of the
+//                                strategy trains (F-2stage: connector and LoRA), model order
+//   trained_values   float32 [n] their values, flat, in that order
+//   algorithm_*      the algorithm's state_dict (server state, replicated globals, client states)
+//   extra_json       uint8 [..]  JSON text: metrics so far (final, best), trained samples, times
+//   fingerprint_json uint8 [..]  JSON text: what the checkpoint belongs to (RunFingerprint)
 // The random streams need nothing saved: every draw is keyed by (seed, purpose, round, client).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "fedvlm/core/config.hpp"
 #include "fedvlm/fl/algorithm.hpp"
+
+namespace fedvlm::model {
+class VisionLanguageModel;
+}
 
 namespace fedvlm::sim {
 
+// What a checkpoint was trained from: its values mean something only on top of the same base
+// weights, dataset (tokenizer, image shape) and model shape. Each field is a string; a resume or
+// an evaluation compares them all and names each that differs.
+struct RunFingerprint {
+  std::map<std::string, std::string> fields;  // "dataset", "base", "finetune.strategy", "model.*", ...
+};
+
+// The fingerprint of this configuration: meta.h5's and the base checkpoint's bytes (digests),
+// the strategy, and the model's shape (model::finetune_config_fields).
+RunFingerprint run_fingerprint(const Config& config, const model::VisionLanguageModel& model);
+
 struct RunState {
   std::int64_t rounds_done = 0;
-  torch::Tensor global;           // x (CPU)
+  std::vector<std::string> trained_names;
+  torch::Tensor trained_values;   // float32, CPU
   fl::TensorMap algorithm_state;  // CPU tensors
   nlohmann::json extra = nlohmann::json::object();
+  RunFingerprint fingerprint;
 };
 
 std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, std::int64_t rounds_done);
-// Writes the checkpoint and removes all but the `keep` most recent ones.
+
+// The state of `model` after `rounds_done` rounds: every parameter the strategy ever trains.
+// `algorithm_state` and `extra` are copied in as given.
+RunState capture_run_state(std::int64_t rounds_done, model::VisionLanguageModel& model, const Config& config,
+                           fl::TensorMap algorithm_state, nlohmann::json extra, RunFingerprint fingerprint);
+// Writes the checkpoint atomically and removes all but the `keep` most recent ones.
 void save_run_state(const std::filesystem::path& run_dir, const RunState& state, std::int64_t keep);
 // The newest checkpoint of a run directory, if any.
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
+// Reads a checkpoint as it is (InputError when it is not a run checkpoint, or damaged).
 RunState load_run_state(const std::filesystem::path& path);
+
+// The one restore behind `fedvlm run --resume` and `fedvlm eval --checkpoint`: reads `path`,
+// refuses (InputError) a checkpoint of another base, dataset, strategy or model shape, saying
+// which and how they differ, and puts every parameter it holds into `model`. Returns the state,
+// whose algorithm state and extras a resumed run continues from.
+RunState restore_run_state(const std::filesystem::path& path, model::VisionLanguageModel& model, const Config& config,
+                           const RunFingerprint& expected);
 
 // SIGTERM / SIGUSR1 (Slurm's pre-emption and time-limit signals) set a flag the round loop
 // checks at round boundaries; it then checkpoints and exits cleanly.

@@ -31,6 +31,11 @@ inline constexpr std::string_view kTrainLossSegment = "train_loss_sum";  // Σ b
 inline constexpr std::string_view kTrainStepsSegment = "train_steps";    // Σ local steps
 inline constexpr std::string_view kTrainSamplesSegment = "train_samples";  // Σ samples processed
 
+// Hands a client's local result to the algorithm (update.finish) and adds its loss, steps and
+// samples to the train segments above.
+void fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples,
+                 fl::Accumulator& accumulator);
+
 struct RoundContext {
   std::int64_t round = 0;
   torch::Tensor global;  // x

@@ -1,7 +1,7 @@
 // The round loop across ranks (DESIGN.md section 3): cohort -> placement -> local training ->
 // one collective -> server step -> broadcast -> evaluation -> checkpoint -> metrics.
 // Also runs the baselines: fl.algorithm = "centralized" (the union of client data as one
-// client, server step x <- y) and "local" (each client alone; sim/local_baseline.hpp).
+// client, server step x <- y) and "local" (each client alone): sim/baselines.hpp.
 #pragma once
 
 #include <filesystem>

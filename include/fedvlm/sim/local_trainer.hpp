@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -25,17 +26,27 @@ struct LocalResult {
   std::int64_t samples_seen = 0;  // samples processed (steps x batch, the last batch of a pass may be short)
 };
 
+// Local steps a client of `samples` samples takes per round: local.steps (none for a client
+// without samples), or local.epochs passes of ceil(samples / local.batch_size) batches.
+std::int64_t local_steps(const LocalConfig& local, std::int64_t samples);
+// local_steps of every client: the work placement balances over ranks.
+std::vector<std::int64_t> local_steps_of_clients(const LocalConfig& local, const std::vector<std::int64_t>& client_samples);
+// Samples that `steps` local steps process on a client of `samples` samples: passes over a fresh
+// shuffle in batches of `batch`, the last batch of each pass holding what is left.
+std::int64_t samples_in_steps(std::int64_t samples, std::int64_t batch, std::int64_t steps);
+// The fewest steps on `samples` samples that process at least `budget` samples.
+std::int64_t steps_covering(std::int64_t samples, std::int64_t batch, std::int64_t budget);
+
 class LocalTrainer {
  public:
   LocalTrainer(model::VisionLanguageModel& model, const Config& config, model::SpecialTokens special,
                torch::Device device);
 
-  // Loads x into `trainable`, trains on `samples`, returns y (the model keeps y afterwards).
+  // Loads x into `trainable`, trains on `samples` for `steps` steps (negative: local_steps of
+  // the config), returns y (the model keeps y afterwards).
   LocalResult train(const model::TrainableSet& trainable, const data::Samples& samples, std::int64_t client,
-                    std::int64_t round, const torch::Tensor& x, double lr, fl::ClientUpdate* update);
-
-  // Local steps a client with `samples` samples takes per round (local.steps, or epochs x batches).
-  std::int64_t steps_for(std::int64_t samples) const;
+                    std::int64_t round, const torch::Tensor& x, double lr, fl::ClientUpdate* update,
+                    std::int64_t steps = -1);
 
  private:
   model::VisionLanguageModel& model_;

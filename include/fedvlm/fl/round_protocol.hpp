@@ -1,0 +1,31 @@
+// The round protocol after local training (DESIGN.md section 3, steps 4-5), in one place for the
+// round loop and the tests: the one reduce of the accumulator to rank 0, the server step there,
+// the broadcast of the new global vector (and whatever global state clients need), and the
+// sync of per-client state. Every rank calls it with its own accumulator; afterwards every rank
+// holds the same x.
+#pragma once
+
+#include <cstdint>
+
+#include <torch/types.h>
+
+#include "fedvlm/comm/communicator.hpp"
+#include "fedvlm/fl/accumulator.hpp"
+#include "fedvlm/fl/algorithm.hpp"
+
+namespace fedvlm::fl {
+
+struct RoundProtocolReport {
+  bool server_step_taken = false;  // rank 0; false: the cohort's total weight was 0, x is unchanged
+  double reduce_seconds = 0.0;
+  double server_seconds = 0.0;     // rank 0
+  double broadcast_seconds = 0.0;  // the broadcast and the client-state sync
+};
+
+// A cohort whose total weight is 0 (every sampled client holds no samples under fl.weighting =
+// samples) leaves x and the server state as they are, with a warning naming the round: such a
+// round carries no information, and a large sparse federation meets one now and then.
+RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulator, comm::Communicator& comm,
+                                   torch::Tensor& x, std::int64_t round);
+
+}  // namespace fedvlm::fl

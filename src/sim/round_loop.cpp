@@ -1,0 +1,162 @@
+#include "fedvlm/sim/round_loop.hpp"
+
+#include <cmath>
+
+#include "fedvlm/comm/tensor_ops.hpp"
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/core/log.hpp"
+#include "fedvlm/eval/metrics_table.hpp"
+#include "fedvlm/fl/lr_schedule.hpp"
+#include "fedvlm/fl/round_protocol.hpp"
+#include "fedvlm/model/flat_view.hpp"
+#include "fedvlm/sim/client_group_trainer.hpp"
+#include "fedvlm/sim/evaluation.hpp"
+
+namespace fedvlm::sim {
+namespace {
+
+bool due(std::int64_t every, std::int64_t rounds_done, std::int64_t total) {
+  return rounds_done == total || (every > 0 && rounds_done % every == 0);
+}
+
+bool any_rank_stopping(comm::Communicator& comm) {
+  torch::Tensor flag = torch::tensor({stop_signal_received() ? 1 : 0}, torch::kInt32);
+  comm::allreduce(comm, flag, comm::ReduceOp::Max);
+  return flag.item<int>() != 0;
+}
+
+}  // namespace
+
+RoundLoop::RoundLoop(RunContext& run, std::unique_ptr<fl::Algorithm> algorithm)
+    : run_(run),
+      config_(run.config),
+      model_(*run.bench.model),
+      algorithm_(std::move(algorithm)),
+      strategy_(model::parse_strategy(config_.finetune.strategy)),
+      fingerprint_(run_fingerprint(config_, model_)),
+      summary_(config_, run.comm.size(), run.bench.dataset.info().num_clients) {
+  model::check_strategy(model_, strategy_);
+  if (run_.options.resume) resume_from_checkpoint();
+  else enter_stage(0);
+  if (run_.comm.is_root()) {
+    log::info("{}", model::describe_parameters(model_, trainable_));
+    write_resolved_config(run_.run_dir, config_);
+    metrics_.emplace(run_.run_dir / "metrics.jsonl", run_.options.resume ? start_round_ : -1);
+  }
+}
+
+RunOutcome RoundLoop::run(const TrainRound& train_round) {
+  RoundClock& clock = run_.clock;
+  for (std::int64_t round = start_round_; round < config_.fl.rounds; ++round) {
+    const double round_start = clock.elapsed();
+    const auto train_start = RoundClock::Clock::now();
+    enter_stage(round);
+    fl::Accumulator accumulator = new_accumulator();
+    const double lr = fl::local_lr_for_round(config_.local, round, config_.fl.rounds);
+    const double data_seconds = train_round({round, x_, lr, trainable_, *algorithm_, accumulator});
+    clock.charge("train", train_start);
+    clock.add("train", -data_seconds), clock.add("data", data_seconds);
+
+    const fl::RoundProtocolReport protocol = fl::complete_round(*algorithm_, accumulator, run_.comm, x_, round);
+    model::assign_values(trainable_.parameters, x_);
+    clock.add("communication", protocol.reduce_seconds + protocol.broadcast_seconds);
+    clock.add("server", protocol.server_seconds);
+
+    report_training(round + 1, accumulator, round_start);
+    if (finish_round(round + 1)) return {.interrupted = true, .run_dir = run_.run_dir};
+  }
+  RunOutcome outcome{.run_dir = run_.run_dir};
+  if (run_.comm.is_root()) {
+    summary_.set_time(clock);
+    outcome.summary = summary_.to_json();
+    write_summary(run_.run_dir, outcome.summary);
+    log::info("final metrics after {} rounds:\n{}", config_.fl.rounds, eval::format_metrics_table(summary_.final_table()));
+  }
+  return outcome;
+}
+
+void RoundLoop::resume_from_checkpoint() {
+  const std::filesystem::path path = *latest_checkpoint(run_.run_dir);
+  RunState state = restore_run_state(path, model_, config_, fingerprint_);
+  start_round_ = state.rounds_done;
+  // The algorithm state belongs to the stage of the last round trained; should the next round
+  // start another stage, enter_stage resets it as the uninterrupted run did.
+  enter_stage(std::max<std::int64_t>(start_round_ - 1, 0));
+  algorithm_->load_state_dict(state.algorithm_state);
+  summary_.restore(state.extra);
+  if (run_.comm.is_root()) log::info("resumed {} after round {}", path.string(), start_round_);
+}
+
+void RoundLoop::enter_stage(std::int64_t round) {
+  const int stage = strategy_ == model::Strategy::kTwoStage && round >= config_.finetune.stage1_rounds ? 1 : 0;
+  if (stage == stage_) return;
+  const bool switching = stage_ >= 0;
+  stage_ = stage;
+  trainable_ = model::apply_strategy(model_, strategy_, round, config_.finetune.stage1_rounds);
+  x_ = model::flatten_values(trainable_.parameters);
+  algorithm_->reset(x_.numel(), run_.bench.device);
+  if (switching && run_.comm.is_root())
+    log::info("F-2stage: round {} switches to LoRA ({} values)", round + 1, x_.numel());
+}
+
+fl::Accumulator RoundLoop::new_accumulator() const {
+  auto layout = algorithm_->make_accumulator().layout();
+  for (const auto segment : {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment})
+    layout.push_back({std::string(segment), 1});
+  return fl::Accumulator(layout, run_.bench.device);
+}
+
+void RoundLoop::report_training(std::int64_t done, const fl::Accumulator& reduced, double round_start) {
+  if (!run_.comm.is_root()) return;
+  const double steps = reduced.scalar(kTrainStepsSegment);
+  const double train_loss = steps > 0 ? reduced.scalar(kTrainLossSegment) / steps : std::nan("");
+  record(done, "train", "all", "loss", train_loss);
+  summary_.add_trained_samples(static_cast<std::int64_t>(reduced.scalar(kTrainSamplesSegment)));
+  const double elapsed = run_.clock.elapsed();
+  log::info("round {}/{} | train loss {:.4f} | {:.1f} s | ETA {}", done, config_.fl.rounds, train_loss,
+            elapsed - round_start,
+            format_duration(RoundClock::eta(elapsed, done - start_round_, config_.fl.rounds - done)));
+}
+
+bool RoundLoop::finish_round(std::int64_t done) {
+  const std::int64_t total = config_.fl.rounds;
+  if (due(config_.eval.every, done, total)) evaluate(done);
+  const bool stopping = any_rank_stopping(run_.comm);
+  if (stopping || due(config_.checkpoint.every, done, total)) checkpoint(done);
+  if (!stopping || done == total) return false;
+  if (run_.comm.is_root())
+    log::warn("stop signal: checkpointed after round {}; continue with `fedvlm run --resume {}`", done,
+              run_.run_dir.string());
+  return true;
+}
+
+void RoundLoop::evaluate(std::int64_t done) {
+  const auto mark = RoundClock::Clock::now();
+  model_.eval();
+  const eval::MetricsTable table = evaluate_on_test(config_, run_.bench, run_.comm);
+  run_.clock.charge("eval", mark);
+  if (!run_.comm.is_root()) return;
+  for (const auto& [task, values] : table)
+    for (const auto& [metric, value] : values) record(done, "eval", task, metric, value);
+  summary_.add_evaluation(done, table);
+  log::info("evaluation after round {}:\n{}", done, eval::format_metrics_table(table));
+}
+
+void RoundLoop::checkpoint(std::int64_t done) {
+  if (!run_.comm.is_root()) return;
+  const auto mark = RoundClock::Clock::now();
+  summary_.set_time(run_.clock);
+  save_run_state(run_.run_dir,
+                 capture_run_state(done, model_, config_, algorithm_->state_dict(), summary_.checkpoint_extra(),
+                                   fingerprint_),
+                 config_.checkpoint.keep);
+  run_.clock.charge("checkpoint", mark);
+}
+
+void RoundLoop::record(std::int64_t round, std::string phase, std::string task, std::string metric, double value) {
+  if (metrics_)
+    metrics_->write({round, std::move(phase), std::move(task), std::move(metric), value,
+                     run_.clock.elapsed() + summary_.prior_seconds()});
+}
+
+}  // namespace fedvlm::sim
