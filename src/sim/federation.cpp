@@ -99,8 +99,8 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
   if (config.fl.algorithm == "local") return run_local_baseline(config, bench, comm, run_dir);
 
   const bool centralized = config.fl.algorithm == "centralized";
-  FlConfig fl_config = config.fl;
-  if (centralized) fl_config.algorithm = "fedavg", fl_config.server_lr = 1.0;  // x <- y of the one client
+  Config algorithm_config = config;
+  if (centralized) algorithm_config.fl.algorithm = "fedavg", algorithm_config.fl.server_lr = 1.0;  // x <- y of the one client
   if (!centralized && config.fl.clients_per_round > info.num_clients)
     throw InputError(fmt::format("{}: fl.clients_per_round = {} but {} has {} clients",
                                  config.origins.at("fl.clients_per_round"), config.fl.clients_per_round,
@@ -110,7 +110,7 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
   model::check_strategy(model, strategy);
   model::TrainableSet trainable = model::apply_strategy(model, config.finetune, 0);
   torch::Tensor x = model::flatten_values(trainable.parameters);
-  auto algorithm = fl::make_algorithm(fl_config, centralized ? 1 : info.num_clients);
+  auto algorithm = fl::make_algorithm(algorithm_config, centralized ? 1 : info.num_clients);
   algorithm->reset(x.numel(), bench.device);
   if (comm.is_root()) log::info("{}", model::describe_parameters(model, trainable));
 
