@@ -10,6 +10,7 @@
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/flat_view.hpp"
 #include "fedvlm/model/pretrain.hpp"
+#include "fedvlm/sim/algorithms.hpp"
 #include "fedvlm/sim/checkpoint.hpp"
 #include "fedvlm/sim/evaluation.hpp"
 #include "fedvlm/sim/federation.hpp"
@@ -19,6 +20,7 @@
 namespace fedvlm::app {
 
 int command_config(const CommonOptions& options, bool reference) {
+  sim::register_algorithms();  // every fl.algorithm and its keys, before the reference or a config
   if (reference) {
     std::cout << config_reference_markdown();
     return 0;

@@ -3,6 +3,7 @@
 #include "fedvlm/app/cli.hpp"
 #include "fedvlm/app/commands.hpp"
 #include "fedvlm/core/log.hpp"
+#include "fedvlm/sim/algorithms.hpp"
 
 namespace fedvlm::app {
 namespace {
@@ -21,6 +22,7 @@ void abort_job(int exit_code) { comm::abort_world(exit_code); }
 Session open_session(const CommonOptions& options) {
   log::setup({.rank = launcher_rank(), .world_size = 1, .all_ranks = options.log_all_ranks});
   Session session;
+  sim::register_algorithms();  // every fl.algorithm and its keys, before any config
   session.config = load_config({.files = options.configs, .overrides = options.overrides});
   session.comm = comm::make_communicator(comm::parse_backend(session.config.run.comm));
   log::setup({.rank = session.comm->rank(),

@@ -218,16 +218,18 @@ void read_preset(const std::string& preset, const std::string& origin, std::vect
 
 void check_limits(const Param& p, const Value& value, const std::string& origin) {
   auto out_of_range = [&](double v) {
-    if ((p.min && v < *p.min) || (p.max && v > *p.max)) {
-      const std::string range = p.min && p.max ? fmt::format("in [{}, {}]", *p.min, *p.max)
-                                : p.min        ? fmt::format(">= {}", *p.min)
-                                               : fmt::format("<= {}", *p.max);
-      throw InputError(fmt::format("{}: {} = {} is out of range: must be {}", origin, p.key,
-                                   config_detail::format_value(value), range));
-    }
+    const bool below = p.min && (p.min_exclusive ? v <= *p.min : v < *p.min);
+    if (below || (p.max && v > *p.max))
+      throw InputError(fmt::format("{}: {} = {} is out of range: must be {}{}", origin, p.key,
+                                   config_detail::format_value(value), p.min && p.max ? "in " : "",
+                                   config_detail::describe_limits(p)));
   };
   if (const auto* v = std::get_if<std::int64_t>(&value)) out_of_range(static_cast<double>(*v));
-  if (const auto* v = std::get_if<double>(&value)) out_of_range(*v);
+  if (const auto* v = std::get_if<double>(&value)) {
+    if (!std::isfinite(*v))
+      throw InputError(fmt::format("{}: {} = {} must be a finite number", origin, p.key, config_detail::format_value(value)));
+    out_of_range(*v);
+  }
   if (p.choices.empty()) return;
   auto check_choice = [&](const std::string& choice) {
     if (std::find(p.choices.begin(), p.choices.end(), choice) == p.choices.end())
@@ -238,25 +240,28 @@ void check_limits(const Param& p, const Value& value, const std::string& origin)
     for (const auto& item : *v) check_choice(item);
 }
 
-// Defaults that depend on another key. fl.server_lr: 1 makes FedAvg and its kin take the mean
-// client delta as is, but the adaptive server optimizers take steps of about server_lr per
-// coordinate, so they default to 0.01 (within the range Reddi et al. 2021 tune over). A value
-// set anywhere (preset, file, --set) is kept, so a sweep over fl.algorithm gets each default.
-// fl.scaffold_control: option II's (x − y)/(τ·ηₗ) is a gradient only for plain SGD; with AdamW
-// it is a normalized step that swamps the gradients it corrects, so AdamW applies the correction
-// in step space ("steps"), where it has the same units as the controls.
-void apply_algorithm_defaults(Config& config) {
-  static constexpr std::string_view kAdaptive[] = {"fedadagrad", "fedadam", "fedyogi"};
-  const bool adaptive =
-      std::find(std::begin(kAdaptive), std::end(kAdaptive), config.fl.algorithm) != std::end(kAdaptive);
-  if (config.origins.at("fl.server_lr") == "default" && adaptive) {
-    config.fl.server_lr = 0.01;
-    config.origins["fl.server_lr"] = fmt::format("default for fl.algorithm = \"{}\"", config.fl.algorithm);
+// Defaults that depend on other keys, declared by the modules that own them (an algorithm's
+// fl.server_lr, SCAFFOLD's fl.scaffold_control): applied to the keys set nowhere (preset, file,
+// --set), so a sweep over fl.algorithm gets each algorithm's default; the origin says why.
+void apply_derived_defaults(Config& config) {
+  for (const auto& p : schema()) {
+    if (config.origins.at(p.key) != "default") continue;
+    for (const auto& entry : p.default_rules) {
+      if (auto derived = entry.rule(config)) {
+        if (config_detail::type_of(derived->value) != p.type)
+          throw Error(fmt::format("the derived default of {} is a {}, not a {}", p.key,
+                                  type_name(config_detail::type_of(derived->value)), type_name(p.type)));
+        p.set(config, derived->value);
+        config.origins[p.key] = derived->origin;
+        break;
+      }
+    }
   }
-  if (config.origins.at("fl.scaffold_control") == "default" && config.local.optimizer != "sgd") {
-    config.fl.scaffold_control = "steps";
-    config.origins["fl.scaffold_control"] = fmt::format("default for local.optimizer = \"{}\"", config.local.optimizer);
-  }
+}
+
+std::string origin_of(const Config& c, const std::string& key) {
+  const auto it = c.origins.find(key);
+  return it == c.origins.end() ? "config" : it->second;
 }
 
 }  // namespace
@@ -277,7 +282,7 @@ Config load_config(const ConfigSources& sources) {
     assignments.push_back({&p, value_from_text(p, text.substr(equals + 1), origin), origin});
   }
 
-  Config config;
+  Config config = config_detail::default_config();
   config.source = sources.files.empty() ? fs::path() : sources.files.front();
   for (const auto& p : schema()) config.origins[p.key] = "default";
 
@@ -295,7 +300,7 @@ Config load_config(const ConfigSources& sources) {
     a.param->set(config, a.value);
     config.origins[a.param->key] = a.origin;
   }
-  apply_algorithm_defaults(config);
+  apply_derived_defaults(config);
   validate(config);
   return config;
 }
@@ -306,7 +311,7 @@ void validate(const Config& c) {
     const std::string origin = it == c.origins.end() ? "config" : it->second;
     throw InputError(fmt::format("{}: {}", origin, message));
   };
-  for (const auto& p : schema()) check_limits(p, p.get(c), c.origins.count(p.key) ? c.origins.at(p.key) : "config");
+  for (const auto& p : schema()) check_limits(p, p.get(c), origin_of(c, p.key));
 
   const auto& m = c.model;
   if (m.dim % m.heads != 0) fail("model.heads", fmt::format("model.dim = {} is not divisible by model.heads = {}", m.dim, m.heads));
@@ -327,7 +332,7 @@ void validate(const Config& c) {
   const bool uses_lora = strategy == "F-L" || strategy == "F-CL" || strategy == "F-2stage";
   if (uses_lora && c.lora.targets.empty())
     fail("lora.targets", fmt::format("finetune.strategy = \"{}\" trains LoRA but lora.targets is empty", strategy));
-  if (strategy == "F-2stage" && c.fl.algorithm != "centralized" && c.finetune.stage1_rounds >= c.fl.rounds)
+  if (strategy == "F-2stage" && c.finetune.stage1_rounds >= c.fl.rounds)
     fail("finetune.stage1_rounds", fmt::format("F-2stage with finetune.stage1_rounds = {} >= fl.rounds = {} never "
                                                "trains LoRA", c.finetune.stage1_rounds, c.fl.rounds));
   if (c.local.steps == 0 && c.local.epochs == 0)
@@ -348,23 +353,54 @@ std::string dump_config(const Config& config) {
   return out;
 }
 
+void validate_keys(const Config& config, const std::vector<std::string>& keys) {
+  for (const auto& key : keys) {
+    const Param* p = find_param(key);
+    if (!p) throw Error(fmt::format("validate_keys: unknown configuration key '{}'", key));
+    const Value value = p->get(config);
+    if (config_detail::type_of(value) != p->type)
+      throw InputError(fmt::format("{}: {} must be of type {}, got {}", origin_of(config, key), key,
+                                   type_name(p->type), config_detail::format_value(value)));
+    check_limits(*p, value, origin_of(config, key));
+  }
+}
+
 std::string config_reference_markdown() {
   std::string out;
   std::string section;
-  const Config defaults;
+  const Config defaults = config_detail::default_config();
+  std::vector<const Param*> documented_choices;
+  auto flush_choices = [&] {
+    for (const Param* p : documented_choices) {
+      out += fmt::format("\n`{}`:\n\n| value | meaning |\n|---|---|\n", p->key);
+      for (const auto& choice : p->choices) {
+        const auto doc = p->choice_docs.find(choice);
+        out += fmt::format("| `{}` | {} |\n", choice, doc == p->choice_docs.end() ? "" : doc->second);
+      }
+    }
+    documented_choices.clear();
+  };
   for (const auto& p : schema()) {
     if (p.section() != section) {
+      flush_choices();
       section = p.section();
       out += fmt::format("\n### [{}]\n\n| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n", section);
     }
-    std::string allowed;
-    if (!p.choices.empty()) allowed = fmt::format("{}", fmt::join(p.choices, ", "));
-    else if (p.min && p.max) allowed = fmt::format("[{}, {}]", *p.min, *p.max);
-    else if (p.min) allowed = fmt::format(">= {}", *p.min);
-    else if (p.max) allowed = fmt::format("<= {}", *p.max);
+    std::string allowed = p.choices.empty() ? config_detail::describe_limits(p) : fmt::format("{}", fmt::join(p.choices, ", "));
+    std::string meaning = p.is_core() ? p.doc : fmt::format("*{}*: {}", fmt::join(p.declared_by, ", "), p.doc);
+    std::vector<std::string> unset;
+    for (const auto& entry : p.default_rules)
+      if (entry.doc) unset.push_back(entry.doc());
+    if (!unset.empty())
+      meaning += fmt::format(" Unset: {}; {} otherwise.", fmt::join(unset, "; "), config_detail::format_value(p.get(defaults)));
+    if (!p.choice_docs.empty()) {
+      meaning += fmt::format(" See the table of `{}` below.", p.key);
+      documented_choices.push_back(&p);
+    }
     out += fmt::format("| `{}` | {} | `{}` | {} | {} |\n", p.key, type_name(p.type),
-                       config_detail::format_value(p.get(defaults)), allowed, p.doc);
+                       config_detail::format_value(p.get(defaults)), allowed, meaning);
   }
+  flush_choices();
   return out;
 }
 
@@ -374,7 +410,45 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+ConfigValue Config::value(const std::string& key) const {
+  const Param* p = find_param(key);
+  if (!p) throw Error(fmt::format("unknown configuration key '{}' (is its module's registration missing?)", key));
+  return p->get(*this);
+}
+
+void Config::set(const std::string& key, ConfigValue value) {
+  const Param* p = find_param(key);
+  if (!p) throw Error(fmt::format("unknown configuration key '{}' (is its module's registration missing?)", key));
+  if (p->type == Type::Float && std::holds_alternative<std::int64_t>(value))
+    value = static_cast<double>(std::get<std::int64_t>(value));
+  if (config_detail::type_of(value) != p->type)
+    throw Error(fmt::format("{} is of type {}, not {}", key, type_name(p->type),
+                            type_name(config_detail::type_of(value))));
+  p->set(*this, value);
+}
+
 namespace config_detail {
+
+void throw_wrong_type(const std::string& key, const ConfigValue& value, const char* requested) {
+  throw Error(fmt::format("{} is of type {}, read as {}", key, type_name(type_of(value)), requested));
+}
+
+Config default_config() {
+  Config config;
+  for (const auto& p : schema())
+    if (p.declared_default) p.set(config, *p.declared_default);
+  return config;
+}
+
+std::string describe_limits(const Param& p) {
+  const char* open = p.min_exclusive ? "(" : "[";
+  const char* above = p.min_exclusive ? ">" : ">=";
+  if (p.min && p.max) return fmt::format("{}{}, {}]", open, *p.min, *p.max);
+  if (p.min) return fmt::format("{} {}", above, *p.min);
+  if (p.max) return fmt::format("<= {}", *p.max);
+  return "";
+}
+
 std::string format_value(const Value& value) {
   struct Formatter {
     std::string operator()(std::int64_t v) const { return std::to_string(v); }

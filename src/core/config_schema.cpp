@@ -1,12 +1,13 @@
-// Every configuration parameter, declared once: key, type, documentation, constraints.
-// The loader, validator, `--dump-config` and docs/configuration.md all read this table.
+// Every configuration parameter core owns, declared once: key, type, documentation, constraints.
+// Modules above core add theirs through config_registry.hpp (config_registry.cpp). The loader,
+// validator, `--dump-config` and docs/configuration.md all read this table.
 #include "config_schema.hpp"
 
 namespace fedvlm::config_detail {
 namespace {
 
 template <class T>
-constexpr Type type_of() {
+constexpr Type static_type_of() {
   if constexpr (std::is_same_v<T, std::int64_t>) return Type::Int;
   else if constexpr (std::is_same_v<T, double>) return Type::Float;
   else if constexpr (std::is_same_v<T, bool>) return Type::Bool;
@@ -14,22 +15,19 @@ constexpr Type type_of() {
   else return Type::StringList;
 }
 
-struct Limits {
-  std::optional<double> min;
-  std::optional<double> max;
-  std::vector<std::string> choices;
-};
+using Limits = ConfigLimits;
 
 template <class Section, class T>
 Param param(std::string key, Section Config::*section, T Section::*member, std::string doc, Limits limits = {}) {
   return Param{
       .key = std::move(key),
-      .type = type_of<T>(),
+      .type = static_type_of<T>(),
       .doc = std::move(doc),
       .get = [section, member](const Config& c) { return Value((c.*section).*member); },
       .set = [section, member](Config& c, const Value& v) { (c.*section).*member = std::get<T>(v); },
       .min = limits.min,
       .max = limits.max,
+      .min_exclusive = limits.min_exclusive,
       .choices = std::move(limits.choices),
   };
 }
@@ -91,30 +89,16 @@ std::vector<Param> build_schema() {
             "F-2stage: rounds that train the connector before LoRA takes over.", non_negative),
       // [fl]
       param("fl.algorithm", &C::fl, &FlConfig::algorithm,
-            "Federated algorithm, or a baseline: centralized (union of client data) or local (each client alone).",
-            {.choices = {"fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold", "fednova",
-                         "centralized", "local"}}),
+            "Federated algorithm, or a baseline the simulation runs itself. The choices, their default and "
+            "each algorithm's own keys are declared with the algorithms (docs/algorithms.md)."),
       param("fl.rounds", &C::fl, &FlConfig::rounds, "Communication rounds.", positive),
       param("fl.clients_per_round", &C::fl, &FlConfig::clients_per_round,
             "Clients sampled per round (uniform, without replacement); 0: all clients.", non_negative),
       param("fl.weighting", &C::fl, &FlConfig::weighting, "Aggregation weights: client sample counts or uniform.",
             {.choices = {"samples", "uniform"}}),
       param("fl.server_lr", &C::fl, &FlConfig::server_lr,
-            "Server learning rate: eta_g (FedAvg, FedAvgM, SCAFFOLD, FedNova) or eta (FedAdagrad/Adam/Yogi). "
-            "Unset, it is 1, or 0.01 for FedAdagrad/FedAdam/FedYogi.",
-            {.min = 0}),
-      param("fl.server_momentum", &C::fl, &FlConfig::server_momentum, "FedAvgM momentum beta.", {.min = 0, .max = 1}),
-      param("fl.prox_mu", &C::fl, &FlConfig::prox_mu, "FedProx proximal coefficient mu.", {.min = 0}),
-      param("fl.beta1", &C::fl, &FlConfig::beta1, "FedAdagrad/FedAdam/FedYogi first-moment decay.", unit),
-      param("fl.beta2", &C::fl, &FlConfig::beta2, "FedAdam/FedYogi second-moment decay.", unit),
-      param("fl.tau", &C::fl, &FlConfig::tau, "FedAdagrad/FedAdam/FedYogi adaptivity tau.", {.min = 0}),
-      param("fl.scaffold_control", &C::fl, &FlConfig::scaffold_control,
-            "SCAFFOLD's control variates. update = option II, c_i - c + (x - y_i)/(steps * local lr), correction "
-            "c - c_i added to every gradient; gradients = the mean raw minibatch gradient of the round, correction "
-            "added to every gradient; steps = option II with the correction applied to the parameters after every "
-            "optimizer step, -local lr * (c - c_i), so controls and correction are in the optimizer's step units. "
-            "All three are equal under plain SGD. Unset, it is update with local.optimizer = sgd and steps otherwise.",
-            {.choices = {"update", "gradients", "steps"}}),
+            "Server learning rate: eta_g of the averaging algorithms, eta of the adaptive server optimizers.",
+            {.min = 0, .min_exclusive = true}),
       // [local]
       param("local.epochs", &C::local, &LocalConfig::epochs, "Local epochs per round (when local.steps is 0).",
             non_negative),
@@ -174,15 +158,27 @@ std::vector<Param> build_schema() {
 
 }  // namespace
 
-const std::vector<Param>& schema() {
-  static const std::vector<Param> params = build_schema();
+std::vector<Param>& mutable_schema() {
+  static std::vector<Param> params = build_schema();
   return params;
 }
+
+const std::vector<Param>& schema() { return mutable_schema(); }
 
 const Param* find_param(const std::string& key) {
   for (const auto& p : schema())
     if (p.key == key) return &p;
   return nullptr;
+}
+
+Type type_of(const Value& value) {
+  switch (value.index()) {
+    case 0: return Type::Int;
+    case 1: return Type::Float;
+    case 2: return Type::Bool;
+    case 3: return Type::String;
+    default: return Type::StringList;
+  }
 }
 
 const char* type_name(Type type) {

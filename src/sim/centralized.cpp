@@ -23,9 +23,9 @@ RunOutcome run_centralized(RunContext& run) {
     return total;
   };
 
-  FlConfig as_fedavg = config.fl;  // x <- y of the one client
-  as_fedavg.algorithm = "fedavg";
-  as_fedavg.server_lr = 1.0;
+  Config as_fedavg = config;  // x <- y of the one client
+  as_fedavg.fl.algorithm = "fedavg";
+  as_fedavg.fl.server_lr = 1.0;
   RoundLoop loop(run, fl::make_algorithm(as_fedavg, 1));
   return loop.run([&](const RoundInputs& in) {
     if (!run.comm.is_root()) return 0.0;

@@ -71,7 +71,7 @@ RunOutcome run_federated(RunContext& run) {
   const std::vector<std::int64_t> work = local_steps_of_clients(config.local, info.client_samples);
   const auto rank = static_cast<std::size_t>(run.comm.rank());
 
-  RoundLoop loop(run, fl::make_algorithm(config.fl, info.num_clients));
+  RoundLoop loop(run, fl::make_algorithm(config, info.num_clients));
   return loop.run([&](const RoundInputs& in) {
     const auto mine = fl::place_clients(sampler.cohort(in.round), work, run.comm.size())[rank];
     return group_trainer->train(mine, {in.round, in.global, in.lr}, in.algorithm, in.trainable, in.accumulator);

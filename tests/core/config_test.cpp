@@ -2,14 +2,17 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <regex>
 
 #include "fedvlm/core/config.hpp"
+#include "fedvlm/core/config_registry.hpp"
 #include "fedvlm/core/error.hpp"
 
 namespace fs = std::filesystem;
 using fedvlm::Config;
 using fedvlm::ConfigSources;
+using fedvlm::Error;
 using fedvlm::InputError;
 using fedvlm::load_config;
 
@@ -124,12 +127,18 @@ TEST_F(ConfigFiles, OutOfRangeValueNamesTheRange) {
   const std::string message = error_of({.files = {file}});
   EXPECT_NE(message.find(file.string() + ":2"), std::string::npos) << message;
   EXPECT_NE(message.find("fl.rounds = 0 is out of range: must be >= 1"), std::string::npos) << message;
-  EXPECT_NE(error_of({.overrides = {"fl.beta1=1.5"}}).find("must be in [0, 1]"), std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"local.momentum=1.5"}}).find("must be in [0, 1]"), std::string::npos);
+  // An exclusive lower bound: fl.server_lr = 0 would freeze the model.
+  EXPECT_NE(error_of({.overrides = {"fl.server_lr=0"}}).find("fl.server_lr = 0.0 is out of range: must be > 0"),
+            std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"local.lr=nan"}}).find("local.lr must be of type number"), std::string::npos);
 }
 
 TEST_F(ConfigFiles, UnknownChoiceListsTheChoices) {
-  const std::string message = error_of({.overrides = {"fl.algorithm=fedavgx"}});
-  EXPECT_NE(message.find("fl.algorithm = \"fedavgx\" is not one of: fedavg, fedprox"), std::string::npos) << message;
+  const std::string message = error_of({.overrides = {"model.connector=mlp3x_gelu"}});
+  EXPECT_NE(message.find("model.connector = \"mlp3x_gelu\" is not one of: linear, mlp2x_gelu, mlp6x_gelu"),
+            std::string::npos)
+      << message;
   EXPECT_NE(error_of({.overrides = {"lora.targets=q,zz"}}).find("\"zz\""), std::string::npos);
 }
 
@@ -152,32 +161,6 @@ TEST_F(ConfigFiles, CrossFieldRulesAreEnforced) {
   EXPECT_NO_THROW(load_config({.overrides = {"model.kind=encoder-free", "finetune.strategy=full"}}));
 }
 
-TEST_F(ConfigFiles, AdaptiveServerOptimizersGetTheirOwnServerLrDefault) {
-  EXPECT_DOUBLE_EQ(load_config({}).fl.server_lr, 1.0);
-  for (const char* algorithm : {"fedadagrad", "fedadam", "fedyogi"}) {
-    const Config config = load_config({.overrides = {std::string("fl.algorithm=") + algorithm}});
-    EXPECT_DOUBLE_EQ(config.fl.server_lr, 0.01) << algorithm;
-    EXPECT_NE(config.origins.at("fl.server_lr").find(algorithm), std::string::npos) << algorithm;
-  }
-  for (const char* algorithm : {"fedavg", "fedprox", "fedavgm", "scaffold", "fednova"}) {
-    EXPECT_DOUBLE_EQ(load_config({.overrides = {std::string("fl.algorithm=") + algorithm}}).fl.server_lr, 1.0)
-        << algorithm;
-  }
-  // A value set anywhere wins, whatever the algorithm: in a file, or on the command line.
-  const auto file = write("adam.toml", "[fl]\nalgorithm = \"fedadam\"\nserver_lr = 0.3\n");
-  EXPECT_DOUBLE_EQ(load_config({.files = {file}}).fl.server_lr, 0.3);
-  EXPECT_DOUBLE_EQ(load_config({.overrides = {"fl.algorithm=fedyogi", "fl.server_lr=1"}}).fl.server_lr, 1.0);
-}
-
-TEST_F(ConfigFiles, ScaffoldControlFollowsTheLocalOptimizerUnlessSet) {
-  const Config adamw = load_config({.overrides = {"fl.algorithm=scaffold"}});
-  EXPECT_EQ(adamw.local.optimizer, "adamw");
-  EXPECT_EQ(adamw.fl.scaffold_control, "steps");
-  EXPECT_NE(adamw.origins.at("fl.scaffold_control").find("local.optimizer"), std::string::npos);
-  EXPECT_EQ(load_config({.overrides = {"fl.algorithm=scaffold", "local.optimizer=sgd"}}).fl.scaffold_control, "update");
-  EXPECT_EQ(load_config({.overrides = {"fl.scaffold_control=update"}}).fl.scaffold_control, "update");
-}
-
 TEST_F(ConfigFiles, UnknownPresetIsRejected) {
   const std::string message = error_of({.overrides = {"model.preset=huge"}});
   EXPECT_NE(message.find("model.preset = \"huge\" is not a preset ("), std::string::npos) << message;
@@ -196,10 +179,112 @@ TEST_F(ConfigFiles, DumpedConfigLoadsBackToTheSameValues) {
   EXPECT_DOUBLE_EQ(reloaded.local.lr, 0.00025);
 }
 
-TEST_F(ConfigFiles, ReferenceDocumentationIsUpToDate) {
-  std::ifstream in(fs::path(FEDVLM_SOURCE_DIR) / "docs" / "configuration.md");
-  ASSERT_TRUE(in) << "docs/configuration.md is missing";
-  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(doc.find(fedvlm::config_reference_markdown()), std::string::npos)
-      << "docs/configuration.md is out of date: regenerate its reference with `fedvlm config --reference`";
+// The extension point the modules above core use (fl's algorithms, sim's baselines), exercised
+// with keys of this test's own: "ext.mode" in a new section, "fl.ext_gain" among core's [fl] keys.
+namespace {
+
+void declare_test_keys() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    fedvlm::declare_config_parameter(
+        {.key = "fl.ext_gain",
+         .default_value = 2.0,
+         .doc = "Test gain.",
+         .limits = {.min = 0, .max = 8, .min_exclusive = true},
+         .derived_default = [](const Config& c) -> std::optional<fedvlm::DerivedDefault> {
+           if (c.fl.rounds <= 100) return std::nullopt;
+           return fedvlm::DerivedDefault{4.0, "default for fl.rounds > 100"};
+         }},
+        "ext-a");
+    fedvlm::declare_config_parameter({.key = "ext.mode", .default_value = std::string("a"), .doc = "Test mode."},
+                                     "ext-a");
+    fedvlm::declare_config_choice("ext.mode", "a", "The first mode.", /*is_default=*/true);
+    fedvlm::declare_config_choice("ext.mode", "b", "The second mode.");
+    fedvlm::declare_config_default(
+        "eval.every",
+        [](const Config& c) -> std::optional<fedvlm::DerivedDefault> {
+          if (c.run.seed != 99) return std::nullopt;
+          return fedvlm::DerivedDefault{std::int64_t{7}, "default for run.seed = 99"};
+        },
+        [] { return std::string("7 with run.seed = 99"); });
+  });
+}
+
+}  // namespace
+
+TEST_F(ConfigFiles, DeclaredKeysLoadValidateAndDumpLikeCoreKeys) {
+  declare_test_keys();
+  const Config defaults = load_config({});
+  EXPECT_DOUBLE_EQ(defaults.get<double>("fl.ext_gain"), 2.0);
+  EXPECT_EQ(defaults.get<std::string>("ext.mode"), "a");
+  EXPECT_EQ(defaults.origins.at("fl.ext_gain"), "default");
+
+  const auto file = write("ext.toml", "[fl]\next_gain = 3\n[ext]\nmode = \"b\"\n");
+  const Config config = load_config({.files = {file}});
+  EXPECT_DOUBLE_EQ(config.get<double>("fl.ext_gain"), 3.0);  // an integer is a number
+  EXPECT_EQ(config.get<std::string>("ext.mode"), "b");
+  EXPECT_EQ(config.origins.at("fl.ext_gain"), file.string() + ":2");
+  EXPECT_EQ(config.get<std::int64_t>("fl.rounds"), config.fl.rounds);  // core keys read the same way
+
+  EXPECT_NE(error_of({.overrides = {"fl.ext_gian=1"}}).find("did you mean 'fl.ext_gain'"), std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"ext.mod=a"}}).find("did you mean 'ext.mode'"), std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"fl.ext_gain=0"}}).find("fl.ext_gain = 0.0 is out of range: must be in (0, 8]"),
+            std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"ext.mode=c"}}).find("ext.mode = \"c\" is not one of: a, b"), std::string::npos);
+
+  // Dumped in its section, after core's keys of that section; loads back.
+  const std::string dump = fedvlm::dump_config(config);
+  EXPECT_LT(dump.find("server_lr = "), dump.find("ext_gain = 3.0  # " + file.string() + ":2"));
+  EXPECT_LT(dump.find("ext_gain = "), dump.find("[local]"));
+  EXPECT_NE(dump.find("[ext]\nmode = 'b'"), std::string::npos) << dump;
+  const Config reloaded = load_config({.files = {write("dump.toml", dump)}});
+  EXPECT_DOUBLE_EQ(reloaded.get<double>("fl.ext_gain"), 3.0);
+
+  // Config{} reads declared defaults; set checks the key and type.
+  Config plain;
+  EXPECT_DOUBLE_EQ(plain.get<double>("fl.ext_gain"), 2.0);
+  plain.set("fl.ext_gain", 5.0);
+  EXPECT_DOUBLE_EQ(plain.get<double>("fl.ext_gain"), 5.0);
+  EXPECT_THROW(plain.get<std::string>("fl.ext_gain"), Error);
+  EXPECT_THROW(plain.set("fl.ext_gain", std::string("x")), Error);
+  EXPECT_THROW(plain.set("fl.no_such_key", 1.0), Error);
+  EXPECT_THROW(plain.get<double>("fl.no_such_key"), Error);
+  plain.set("fl.ext_gain", 9.0);  // out of range: validate_keys says so, naming the key
+  EXPECT_THROW(fedvlm::validate_keys(plain, {"fl.ext_gain"}), InputError);
+}
+
+TEST_F(ConfigFiles, DerivedDefaultsApplyOnlyToKeysSetNowhereAndNameTheirOrigin) {
+  declare_test_keys();
+  const Config derived = load_config({.overrides = {"fl.rounds=200", "run.seed=99"}});
+  EXPECT_DOUBLE_EQ(derived.get<double>("fl.ext_gain"), 4.0);
+  EXPECT_EQ(derived.origins.at("fl.ext_gain"), "default for fl.rounds > 100");
+  EXPECT_EQ(derived.eval.every, 7);  // a rule on a core key
+  EXPECT_EQ(derived.origins.at("eval.every"), "default for run.seed = 99");
+  const Config set = load_config({.overrides = {"fl.rounds=200", "fl.ext_gain=1", "run.seed=99", "eval.every=2"}});
+  EXPECT_DOUBLE_EQ(set.get<double>("fl.ext_gain"), 1.0);
+  EXPECT_EQ(set.eval.every, 2);
+  EXPECT_EQ(load_config({}).eval.every, 5);
+}
+
+TEST_F(ConfigFiles, RedeclarationsMustAgree) {
+  declare_test_keys();
+  // The same declaration by a second module: shared, both named in the reference.
+  fedvlm::declare_config_parameter({.key = "ext.mode", .default_value = std::string("a"), .doc = "Test mode."},
+                                   "ext-b");
+  EXPECT_THROW(fedvlm::declare_config_parameter({.key = "ext.mode", .default_value = std::string("a"), .doc = "Other."},
+                                                "ext-c"),
+               Error);
+  EXPECT_THROW(fedvlm::declare_config_parameter({.key = "fl.rounds", .default_value = std::int64_t{1}, .doc = "x"},
+                                                "ext-c"),
+               Error);
+  EXPECT_THROW(fedvlm::declare_config_parameter({.key = "nosection", .default_value = 1.0, .doc = "x"}, "ext-c"),
+               Error);
+  const std::string reference = fedvlm::config_reference_markdown();
+  EXPECT_NE(reference.find("| `ext.mode` | string | `'a'` | a, b | *ext-a, ext-b*: Test mode."),
+            std::string::npos)
+      << reference;
+  EXPECT_NE(reference.find("| `b` | The second mode. |"), std::string::npos);
+  EXPECT_NE(reference.find("| `fl.ext_gain` | number | `2.0` | (0, 8] |"), std::string::npos);
+  EXPECT_NE(reference.find("| `fl.server_lr` | number | `1.0` | > 0 |"), std::string::npos);
+  EXPECT_NE(reference.find("Unset: 7 with run.seed = 99; 5 otherwise."), std::string::npos);
 }

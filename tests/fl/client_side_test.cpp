@@ -49,7 +49,7 @@ TEST(ClientSide, FedAvgClientRunsPlainSgd) {
 
 TEST(ClientSide, FedProxAddsProximalGradientMuTimesYMinusX) {
   auto algorithm = make("fedprox");
-  const double mu = fl_config("fedprox").prox_mu;
+  const double mu = testing::param(fl_config("fedprox"), "fl.prox_mu");
   const torch::Tensor x = start_x();
   const auto x_values = testing::to_vector(x);
   auto update = algorithm->begin_client({kClient, 0, x, kLr});
@@ -126,9 +126,9 @@ TEST(ClientSide, ScaffoldCorrectsGradientAndUpdatesControlOptionTwo) {
 // round after round (the second round has a non-zero correction c − cᵢ).
 TEST(ClientSide, ScaffoldGradientControlIsTheMeanRawGradientAndOptionTwoUnderSgd) {
   comm::LocalCommunicator local;
-  FlConfig gradients_config = fl_config("scaffold");
-  gradients_config.scaffold_control = "gradients";
-  ASSERT_EQ(fl_config("scaffold").scaffold_control, "update");
+  Config gradients_config = fl_config("scaffold");
+  gradients_config.set("fl.scaffold_control", "gradients");
+  ASSERT_EQ(fl_config("scaffold").get<std::string>("fl.scaffold_control"), "update");
   std::unique_ptr<Algorithm> algorithms[] = {make("scaffold"), make_algorithm(gradients_config, 4)};
   algorithms[1]->reset(kLength);
   torch::Tensor xs[] = {start_x(), start_x()};
@@ -160,9 +160,9 @@ TEST(ClientSide, ScaffoldGradientControlIsTheMeanRawGradientAndOptionTwoUnderSgd
     EXPECT_NEAR(algorithms[1]->client_states()->get(1)[k].item<double>(), 2.0, 1e-6) << k;
 }
 
-FlConfig scaffold_config(const std::string& control) {
-  FlConfig config = fl_config("scaffold");
-  config.scaffold_control = control;
+Config scaffold_config(const std::string& control) {
+  Config config = fl_config("scaffold");
+  config.set("fl.scaffold_control", control);
   return config;
 }
 

@@ -14,17 +14,23 @@
 
 namespace fedvlm::fl::testing {
 
-inline FlConfig fl_config(const std::string& algorithm) {
-  FlConfig config;
-  config.algorithm = algorithm;
-  config.server_lr = 0.7;
-  config.server_momentum = 0.8;
-  config.prox_mu = 0.3;
-  config.beta1 = 0.9;
-  config.beta2 = 0.95;
-  config.tau = 0.05;
+// A config for `algorithm` with non-default hyperparameters (the built-in algorithms are
+// registered first, so their keys exist).
+inline Config fl_config(const std::string& algorithm) {
+  register_algorithms();
+  Config config;
+  config.fl.algorithm = algorithm;
+  config.fl.server_lr = 0.7;
+  config.set("fl.server_momentum", 0.8);
+  config.set("fl.prox_mu", 0.3);
+  config.set("fl.beta1", 0.9);
+  config.set("fl.beta2", 0.95);
+  config.set("fl.tau", 0.05);
   return config;
 }
+
+// A hyperparameter of `config`, e.g. param(config, "fl.prox_mu").
+inline double param(const Config& config, const std::string& key) { return config.get<double>(key); }
 
 // A hand-made update Δᵢ[k] of client i in round r (deterministic, mixed signs and sizes).
 inline double hand_delta(std::int64_t client, std::int64_t round, std::int64_t k) {

@@ -32,9 +32,13 @@ void run_round(Algorithm& algorithm, torch::Tensor& x, std::int64_t round) {
 }
 
 TEST(Registry, ListsEveryServerAlgorithmAndBuildsEach) {
+  register_algorithms();
   const auto names = algorithm_names();
-  EXPECT_EQ(names, (std::vector<std::string>{"fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi",
-                                             "scaffold", "fednova"}));
+  // In registration order; a test may have registered a toy algorithm after these.
+  ASSERT_GE(names.size(), 8u);
+  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 8),
+            (std::vector<std::string>{"fedavg", "fedprox", "fedavgm", "fedadagrad", "fedadam", "fedyogi", "scaffold",
+                                      "fednova"}));
   for (const auto& name : names) {
     EXPECT_TRUE(is_server_algorithm(name));
     EXPECT_EQ(make_algorithm(testing::fl_config(name), kClients)->name(), name);
@@ -43,7 +47,6 @@ TEST(Registry, ListsEveryServerAlgorithmAndBuildsEach) {
 
 TEST(Registry, BaselinesAreNotServerAlgorithms) {
   for (const std::string name : {"centralized", "local"}) {
-    EXPECT_TRUE(is_baseline(name));
     EXPECT_FALSE(is_server_algorithm(name));
     try {
       make_algorithm(testing::fl_config(name), kClients);
@@ -61,17 +64,17 @@ TEST(Registry, RejectsUnknownNamesAndBadSettings) {
   } catch (const InputError& error) {
     EXPECT_NE(std::string(error.what()).find("fedavg"), std::string::npos);  // lists the choices
   }
-  FlConfig config = testing::fl_config("fedadam");
-  config.beta1 = 1.5;
+  Config config = testing::fl_config("fedadam");
+  config.set("fl.beta1", 1.5);
   EXPECT_THROW(make_algorithm(config, kClients), InputError);
   config = testing::fl_config("fedyogi");
-  config.tau = 0.0;
+  config.set("fl.tau", 0.0);
   EXPECT_THROW(make_algorithm(config, kClients), InputError);
   config = testing::fl_config("fedavg");
-  config.weighting = "tokens";
+  config.fl.weighting = "tokens";
   EXPECT_THROW(make_algorithm(config, kClients), InputError);
   config = testing::fl_config("fedprox");
-  config.prox_mu = -1.0;
+  config.set("fl.prox_mu", -1.0);
   EXPECT_THROW(make_algorithm(config, kClients), InputError);
   EXPECT_THROW(make_algorithm(testing::fl_config("fedavg"), 0), InputError);
 }
@@ -79,7 +82,7 @@ TEST(Registry, RejectsUnknownNamesAndBadSettings) {
 class ResumeAndReset : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ResumeAndReset, ResumedRunEqualsUninterrupted) {
-  const FlConfig config = testing::fl_config(GetParam());
+  const Config config = testing::fl_config(GetParam());
   const torch::Tensor x0 = torch::tensor({0.5f, -1.0f, 2.0f});
 
   auto uninterrupted = make_algorithm(config, kClients);
@@ -115,7 +118,7 @@ TEST_P(ResumeAndReset, ResumedRunEqualsUninterrupted) {
 }
 
 TEST_P(ResumeAndReset, ResetToANewLengthStartsFresh) {
-  const FlConfig config = testing::fl_config(GetParam());
+  const Config config = testing::fl_config(GetParam());
   auto algorithm = make_algorithm(config, kClients);
   algorithm->reset(3);
   torch::Tensor x = torch::tensor({0.5f, -1.0f, 2.0f});

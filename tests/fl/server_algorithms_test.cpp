@@ -30,18 +30,18 @@ std::vector<std::int64_t> cohort_of(std::int64_t round) {
 double initial_x(std::int64_t k) { return 0.25 * static_cast<double>(k) - 0.4; }
 
 // Δ = Σ pᵢΔᵢ for element k.
-double reference_mean_delta(const FlConfig& config, std::int64_t round, std::int64_t k) {
+double reference_mean_delta(const Config& config, std::int64_t round, std::int64_t k) {
   double total = 0.0, weight = 0.0;
   for (const std::int64_t client : cohort_of(round)) {
-    const double w = config.weighting == "uniform" ? 1.0 : static_cast<double>(hand_samples(client));
+    const double w = config.fl.weighting == "uniform" ? 1.0 : static_cast<double>(hand_samples(client));
     total += w * hand_delta(client, round, k);
     weight += w;
   }
   return total / weight;
 }
 
-// Runs kRounds rounds of `config.algorithm` and returns x after each.
-std::vector<std::vector<double>> run_rounds(const FlConfig& config, std::int64_t num_clients = 6) {
+// Runs kRounds rounds of `config.fl.algorithm` and returns x after each.
+std::vector<std::vector<double>> run_rounds(const Config& config, std::int64_t num_clients = 6) {
   auto algorithm = make_algorithm(config, num_clients);
   algorithm->reset(kLength);
   torch::Tensor x = torch::empty({kLength});
@@ -59,76 +59,76 @@ std::vector<std::vector<double>> run_rounds(const FlConfig& config, std::int64_t
 // Reference: per element, a scalar recurrence step(k, Δ, state) → x increment.
 using ScalarServer = std::function<double(std::int64_t k, double delta, std::map<std::string, double>& state)>;
 
-void expect_matches_reference(const FlConfig& config, const ScalarServer& step) {
+void expect_matches_reference(const Config& config, const ScalarServer& step) {
   const auto history = run_rounds(config);
   for (std::int64_t k = 0; k < kLength; ++k) {
     std::map<std::string, double> state;
     double x = initial_x(k);
     for (std::int64_t round = 0; round < kRounds; ++round) {
       x += step(k, reference_mean_delta(config, round, k), state);
-      EXPECT_NEAR(history[round][k], x, kTolerance) << config.algorithm << " round " << round << " element " << k;
+      EXPECT_NEAR(history[round][k], x, kTolerance) << config.fl.algorithm << " round " << round << " element " << k;
     }
   }
 }
 
 TEST(ServerAlgorithms, FedAvgAddsServerLrTimesSampleWeightedMeanDelta) {
-  const FlConfig config = fl_config("fedavg");
-  expect_matches_reference(config, [&](std::int64_t, double delta, auto&) { return config.server_lr * delta; });
+  const Config config = fl_config("fedavg");
+  expect_matches_reference(config, [&](std::int64_t, double delta, auto&) { return config.fl.server_lr * delta; });
 }
 
 TEST(ServerAlgorithms, FedAvgUniformWeightingIgnoresSampleCounts) {
-  FlConfig config = fl_config("fedavg");
-  config.weighting = "uniform";
-  expect_matches_reference(config, [&](std::int64_t, double delta, auto&) { return config.server_lr * delta; });
+  Config config = fl_config("fedavg");
+  config.fl.weighting = "uniform";
+  expect_matches_reference(config, [&](std::int64_t, double delta, auto&) { return config.fl.server_lr * delta; });
   // And the two weightings really differ on these clients.
-  FlConfig by_samples = fl_config("fedavg");
+  Config by_samples = fl_config("fedavg");
   EXPECT_GT(std::abs(run_rounds(config)[0][1] - run_rounds(by_samples)[0][1]), 1e-4);
 }
 
 TEST(ServerAlgorithms, FedProxServerStepIsFedAvg) {
-  const FlConfig config = fl_config("fedprox");
-  expect_matches_reference(config, [&](std::int64_t, double delta, auto&) { return config.server_lr * delta; });
+  const Config config = fl_config("fedprox");
+  expect_matches_reference(config, [&](std::int64_t, double delta, auto&) { return config.fl.server_lr * delta; });
 }
 
 TEST(ServerAlgorithms, FedAvgMAccumulatesMomentumAcrossRounds) {
-  const FlConfig config = fl_config("fedavgm");
+  const Config config = fl_config("fedavgm");
   expect_matches_reference(config, [&](std::int64_t, double delta, auto& state) {
-    state["v"] = config.server_momentum * state["v"] + delta;
-    return config.server_lr * state["v"];
+    state["v"] = testing::param(config, "fl.server_momentum") * state["v"] + delta;
+    return config.fl.server_lr * state["v"];
   });
 }
 
 // Reddi et al. 2021, Algorithm 2, with m₀ = 0, v₀ = τ².
-ScalarServer adaptive_reference(const FlConfig& config, const std::string& rule) {
+ScalarServer adaptive_reference(const Config& config, const std::string& rule) {
   return [config, rule](std::int64_t, double delta, std::map<std::string, double>& state) {
-    if (!state.contains("v")) state["v"] = config.tau * config.tau;
+    if (!state.contains("v")) state["v"] = testing::param(config, "fl.tau") * testing::param(config, "fl.tau");
     double& m = state["m"];
     double& v = state["v"];
-    m = config.beta1 * m + (1.0 - config.beta1) * delta;
+    m = testing::param(config, "fl.beta1") * m + (1.0 - testing::param(config, "fl.beta1")) * delta;
     const double squared = delta * delta;
     if (rule == "adagrad") v = v + squared;
-    if (rule == "adam") v = config.beta2 * v + (1.0 - config.beta2) * squared;
+    if (rule == "adam") v = testing::param(config, "fl.beta2") * v + (1.0 - testing::param(config, "fl.beta2")) * squared;
     if (rule == "yogi") {
       const double difference = v - squared;
       const double sign = difference > 0 ? 1.0 : (difference < 0 ? -1.0 : 0.0);
-      v = v - (1.0 - config.beta2) * squared * sign;
+      v = v - (1.0 - testing::param(config, "fl.beta2")) * squared * sign;
     }
-    return config.server_lr * m / (std::sqrt(v) + config.tau);
+    return config.fl.server_lr * m / (std::sqrt(v) + testing::param(config, "fl.tau"));
   };
 }
 
 TEST(ServerAlgorithms, FedAdagradFollowsReddiAlgorithm2) {
-  const FlConfig config = fl_config("fedadagrad");
+  const Config config = fl_config("fedadagrad");
   expect_matches_reference(config, adaptive_reference(config, "adagrad"));
 }
 
 TEST(ServerAlgorithms, FedAdamFollowsReddiAlgorithm2) {
-  const FlConfig config = fl_config("fedadam");
+  const Config config = fl_config("fedadam");
   expect_matches_reference(config, adaptive_reference(config, "adam"));
 }
 
 TEST(ServerAlgorithms, FedYogiFollowsReddiAlgorithm2) {
-  const FlConfig config = fl_config("fedyogi");
+  const Config config = fl_config("fedyogi");
   expect_matches_reference(config, adaptive_reference(config, "yogi"));
 }
 
@@ -142,7 +142,7 @@ TEST(ServerAlgorithms, FedYogiAndFedAdamDiffer) {
 }
 
 TEST(ServerAlgorithms, FedNovaNormalizesByLocalSteps) {
-  const FlConfig config = fl_config("fednova");
+  const Config config = fl_config("fednova");
   const auto history = run_rounds(config);
   for (std::int64_t k = 0; k < kLength; ++k) {
     double x = initial_x(k);
@@ -155,14 +155,14 @@ TEST(ServerAlgorithms, FedNovaNormalizesByLocalSteps) {
         weighted_steps += w * tau;
         normalized += w * hand_delta(client, round, k) / tau;
       }
-      x += config.server_lr * (weighted_steps / weight) * (normalized / weight);
+      x += config.fl.server_lr * (weighted_steps / weight) * (normalized / weight);
       EXPECT_NEAR(history[round][k], x, kTolerance) << "round " << round << " element " << k;
     }
   }
 }
 
 TEST(ServerAlgorithms, ScaffoldMovesXLikeFedAvgAndControlByControlDeltasOverN) {
-  FlConfig config = fl_config("scaffold");
+  Config config = fl_config("scaffold");
   const std::int64_t num_clients = 6;
   const double local_lr = 0.1;
   auto algorithm = make_algorithm(config, num_clients);
@@ -192,7 +192,7 @@ TEST(ServerAlgorithms, ScaffoldMovesXLikeFedAvgAndControlByControlDeltasOverN) {
         control_sum += updated - ref_ci[client][k];
         ref_ci[client][k] = updated;
       }
-      ref_x[k] += config.server_lr * reference_mean_delta(config, round, k);
+      ref_x[k] += config.fl.server_lr * reference_mean_delta(config, round, k);
       ref_c[k] += control_sum / static_cast<double>(num_clients);
       EXPECT_NEAR(x[k].item<double>(), ref_x[k], kTolerance) << "x, round " << round << " element " << k;
       EXPECT_NEAR(packed[kLength + k].item<double>(), ref_c[k], 1e-4) << "c, round " << round << " element " << k;

@@ -93,7 +93,8 @@ TEST_F(Federation, ScaffoldCorrectionAfterTheStepEqualsOptionTwoUnderSgd) {
   config.local.optimizer = "sgd", config.local.grad_clip = 0.0, config.local.lr = 0.5;
   std::map<std::string, torch::Tensor> global;
   for (const std::string control : {"update", "steps"}) {
-    config.fl.scaffold_control = config.run.name = control;
+    config.set("fl.scaffold_control", control);
+    config.run.name = control;
     global[control] = run(config, 2);
   }
   config.fl.algorithm = config.run.name = "fedavg";

@@ -3,6 +3,7 @@
 #include "fedvlm/core/rng.hpp"
 #include "fedvlm/data/dataset.hpp"
 #include "fedvlm/data/tokenizer.hpp"
+#include "fedvlm/sim/algorithms.hpp"
 
 namespace fedvlm::test_support {
 namespace {
@@ -59,6 +60,7 @@ void write_tiny_federation(const std::filesystem::path& dir, const std::vector<i
 
 Config tiny_config(const std::filesystem::path& data_dir, const std::filesystem::path& runs_dir,
                    const std::string& algorithm) {
+  sim::register_algorithms();
   return load_config({.overrides = {
                           "data.path=" + data_dir.string(),
                           "run.dir=" + runs_dir.string(),

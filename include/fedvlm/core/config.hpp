@@ -1,15 +1,22 @@
 // Configuration: one typed tree built from defaults, then a model preset, then TOML files
 // (with `base = "other.toml"` inheritance), then `--set section.key=value` overrides.
-// Every parameter is declared once, with its documentation, in src/core/config_schema.cpp.
+// Every parameter is declared once, with its documentation: core's own in src/core/config_schema.cpp,
+// those of the modules above (each FL algorithm's hyperparameters) next to their code, through
+// core/config_registry.hpp.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 namespace fedvlm {
+
+// One configuration value: integer, number, boolean, string or list of strings.
+using ConfigValue = std::variant<std::int64_t, double, bool, std::string, std::vector<std::string>>;
 
 struct DataConfig {
   std::string path = "data/fashion";  // dataset directory (meta.h5 + shard-*.h5)
@@ -53,18 +60,14 @@ struct FinetuneConfig {
   std::int64_t stage1_rounds = 5;     // F-2stage: rounds training the connector before LoRA
 };
 
+// The keys every FL algorithm shares. An algorithm's own hyperparameters (fl.prox_mu, fl.beta1, ...)
+// are declared next to its code and read with Config::get.
 struct FlConfig {
-  std::string algorithm = "fedavg";   // fedavg fedprox fedavgm fedadagrad fedadam fedyogi scaffold fednova centralized local
+  std::string algorithm;              // a registered algorithm or baseline; its default is declared with them
   std::int64_t rounds = 10;
   std::int64_t clients_per_round = 0; // 0: full participation
   std::string weighting = "samples";  // samples | uniform
-  double server_lr = 1.0;             // η_g (FedAvg, FedAvgM, SCAFFOLD, FedNova); η for FedAdam & co.
-  double server_momentum = 0.9;       // FedAvgM β
-  double prox_mu = 0.01;              // FedProx μ
-  double beta1 = 0.9;                 // FedAdam/FedYogi/FedAdagrad
-  double beta2 = 0.99;
-  double tau = 1e-3;                  // adaptivity ε (Reddi et al. τ)
-  std::string scaffold_control = "update";  // SCAFFOLD: "update" (option II) | "gradients" | "steps", see algorithms.md
+  double server_lr = 1.0;             // η_g, or η of the adaptive server optimizers (which declare their default)
 };
 
 struct LocalConfig {
@@ -123,11 +126,39 @@ struct Config {
   PretrainConfig pretrain;
   RunConfig run;
 
+  // Values of the keys declared by modules above core (config_registry.hpp); a declared key
+  // absent here has its declared default. Use get/set rather than this map.
+  std::map<std::string, ConfigValue> declared;
+
   // Where each key's value came from ("default", "preset tiny", "a.toml:12", "--set"),
   // for error messages.
   std::map<std::string, std::string> origins;
   std::filesystem::path source;  // the top config file, if any
+
+  // Any key's value, core's or declared ("fl.rounds", "fl.prox_mu"). Throws Error when the key
+  // is unknown or T is not its type (std::int64_t, double, bool, std::string, std::vector<std::string>).
+  template <class T>
+  T get(const std::string& key) const;
+  ConfigValue value(const std::string& key) const;
+  // Sets any key (an integer is accepted for a number). Throws Error when the key is unknown or
+  // the type differs; ranges are checked by validate().
+  void set(const std::string& key, ConfigValue value);
 };
+
+namespace config_detail {
+[[noreturn]] void throw_wrong_type(const std::string& key, const ConfigValue& value, const char* requested);
+}
+
+template <class T>
+T Config::get(const std::string& key) const {
+  ConfigValue v = value(key);
+  if (auto* typed = std::get_if<T>(&v)) return std::move(*typed);
+  if constexpr (std::is_same_v<T, std::int64_t>) config_detail::throw_wrong_type(key, v, "integer");
+  else if constexpr (std::is_same_v<T, double>) config_detail::throw_wrong_type(key, v, "number");
+  else if constexpr (std::is_same_v<T, bool>) config_detail::throw_wrong_type(key, v, "boolean");
+  else if constexpr (std::is_same_v<T, std::string>) config_detail::throw_wrong_type(key, v, "string");
+  else config_detail::throw_wrong_type(key, v, "list of strings");
+}
 
 struct ConfigSources {
   std::vector<std::filesystem::path> files;  // applied in order; each may name a `base`
@@ -144,7 +175,8 @@ void validate(const Config& config);
 // The fully resolved configuration as TOML, every key present, with its documentation.
 std::string dump_config(const Config& config);
 
-// docs/configuration.md's reference table, generated from the declarations.
+// docs/configuration.md's reference tables, generated from the declarations (core's and those
+// registered so far: register the algorithms first, as `fedvlm config --reference` does).
 std::string config_reference_markdown();
 
 // All known keys ("section.key"), in declaration order.

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,6 +31,7 @@
 #include <torch/types.h>
 
 #include "fedvlm/core/config.hpp"
+#include "fedvlm/core/config_registry.hpp"
 #include "fedvlm/fl/accumulator.hpp"
 
 namespace fedvlm::fl {
@@ -108,15 +110,40 @@ class Algorithm {
   torch::Device device_ = torch::kCPU;
 };
 
-// The registered server algorithms: fedavg fedprox fedavgm fedadagrad fedadam fedyogi scaffold fednova.
+// ---- the registry ----
+// An algorithm is one file, src/fl/algorithms/NAME.cpp, ending with its spec function
+//   AlgorithmSpec NAME_spec();
+// plus one line X(NAME) in src/fl/algorithm.cpp (docs/algorithms.md, "How to add an algorithm").
+struct AlgorithmSpec {
+  std::string name;  // its fl.algorithm value
+  std::string doc;   // one line for docs/configuration.md
+  // Its own keys, declared next to its code (config_registry.hpp). A key several algorithms
+  // share is declared identically by each (build it in one function, as adaptive.cpp does).
+  std::vector<ConfigParameter> parameters;
+  // Defaults it gives keys every algorithm shares, when set nowhere (the adaptive ones:
+  // {"fl.server_lr", 0.01}); `--dump-config` names fl.algorithm as their origin.
+  std::map<std::string, ConfigValue> shared_defaults;
+  // Builds it from a config validated against the declarations; num_clients is the federation's N.
+  std::function<std::unique_ptr<Algorithm>(const Config& config, std::int64_t num_clients)> make;
+};
+
+// Registers `spec`: its name as a choice of fl.algorithm, its parameters and defaults in the
+// configuration schema, its factory for make_algorithm. Run before loading a config. A name
+// registered already is left as it is (idempotent).
+void register_algorithm(const AlgorithmSpec& spec);
+// Registers every algorithm of src/fl/algorithm.cpp's list (fedavg is fl.algorithm's default).
+// Idempotent and thread-safe; the app calls it (through sim::register_algorithms) before any config.
+void register_algorithms();
+
+// The registered server algorithms, in registration order.
 std::vector<std::string> algorithm_names();
 bool is_server_algorithm(std::string_view name);
-// "centralized" and "local": baselines the simulation loop runs without a server algorithm.
-bool is_baseline(std::string_view name);
 
-// Builds config.algorithm, validated (InputError naming the key and value). num_clients is the
-// federation's size N (SCAFFOLD's c update uses it). Call reset(n) before use.
-std::unique_ptr<Algorithm> make_algorithm(const FlConfig& config, std::int64_t num_clients);
+// Builds config.fl.algorithm after checking num_clients and the keys it reads (fl.server_lr,
+// fl.weighting, its own) against their declarations: an InputError names the key, its value and
+// origin. Baselines (sim) and unknown names are refused, naming the server algorithms.
+// Call reset(n) before use.
+std::unique_ptr<Algorithm> make_algorithm(const Config& config, std::int64_t num_clients);
 
 // The weight wᵢ of a client under fl.weighting ("samples": nᵢ, "uniform": 1).
 double client_weight(const FlConfig& config, std::int64_t samples);

@@ -1,6 +1,5 @@
 #include "base.hpp"
 
-#include <cmath>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -43,10 +42,7 @@ torch::Tensor PlainClientUpdate::fold_delta(const ClientOutcome& outcome, Accumu
   return difference;
 }
 
-AlgorithmBase::AlgorithmBase(const FlConfig& config) : config_(config) {
-  check_range("fl.server_lr", config.server_lr, 0.0, INFINITY, /*open_low=*/true);
-  client_weight(config, 1);  // validates fl.weighting
-}
+AlgorithmBase::AlgorithmBase(const Config& config) : config_(config.fl) {}
 
 void AlgorithmBase::reset(std::int64_t n, torch::Device device) {
   FEDVLM_CHECK(n > 0, "{}: the trainable vector must have a positive length, got {}", name(), n);
@@ -113,13 +109,6 @@ void take_state(const TensorMap& state, const std::string& name, torch::Tensor& 
   FEDVLM_CHECK(found->second.sizes() == target.sizes() && found->second.scalar_type() == target.scalar_type(),
                "checkpoint state '{}' is {}, expected {}", name, describe(found->second), describe(target));
   target.copy_(found->second);
-}
-
-void check_range(const char* key, double value, double lo, double hi, bool open_low) {
-  const bool ok = (open_low ? value > lo : value >= lo) && value <= hi && std::isfinite(value);
-  if (!ok)
-    throw InputError(fmt::format("{} = {} is out of range: expected {}{}, {}]", key, value, open_low ? "(" : "[", lo,
-                                 hi));
 }
 
 }  // namespace fedvlm::fl::detail

@@ -1,7 +1,6 @@
 // Pieces shared by the algorithm implementations (private to src/fl/algorithms).
 #pragma once
 
-#include <cmath>
 #include <string>
 
 #include "fedvlm/fl/algorithm.hpp"
@@ -24,10 +23,11 @@ class PlainClientUpdate : public ClientUpdate {
   std::int64_t length_;
 };
 
-// Base of every algorithm: keeps the validated config, checks lengths and forms Δ = Σ pᵢΔᵢ.
+// Base of every algorithm: keeps the shared keys (config.fl, validated by make_algorithm), checks
+// lengths and forms Δ = Σ pᵢΔᵢ. An algorithm reads its own keys in its constructor (Config::get).
 class AlgorithmBase : public Algorithm {
  public:
-  explicit AlgorithmBase(const FlConfig& config);
+  explicit AlgorithmBase(const Config& config);
   void reset(std::int64_t n, torch::Device device) override;
   Accumulator make_accumulator() const override;
   TensorMap state_dict() const override;
@@ -56,8 +56,5 @@ void take_state(const TensorMap& state, const std::string& name, torch::Tensor& 
 
 // "float32 [4]" or "an undefined tensor", for error messages.
 std::string describe(const torch::Tensor& tensor);
-
-// InputError unless lo <= value <= hi (or lo < value when open_low), naming the config key.
-void check_range(const char* key, double value, double lo, double hi, bool open_low = false);
 
 }  // namespace fedvlm::fl::detail

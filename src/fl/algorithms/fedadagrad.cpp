@@ -17,8 +17,10 @@ class FedAdagrad final : public detail::AdaptiveAlgorithm {
 
 }  // namespace
 
-std::unique_ptr<Algorithm> make_fedadagrad(const FlConfig& config, std::int64_t) {
-  return std::make_unique<FedAdagrad>(config);
+AlgorithmSpec fedadagrad_spec() {
+  return detail::adaptive_spec("fedadagrad", "FedAdagrad (Reddi et al. 2021): server Adagrad on the mean client delta.",
+                               /*second_moment_decay=*/false,
+                               [](const Config& config) { return std::make_unique<FedAdagrad>(config); });
 }
 
 }  // namespace fedvlm::fl

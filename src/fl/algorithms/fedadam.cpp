@@ -6,19 +6,25 @@ namespace {
 
 class FedAdam final : public detail::AdaptiveAlgorithm {
  public:
-  using AdaptiveAlgorithm::AdaptiveAlgorithm;
+  explicit FedAdam(const Config& config) : AdaptiveAlgorithm(config), beta2_(config.get<double>("fl.beta2")) {}
   std::string name() const override { return "fedadam"; }
 
  protected:
   void update_second_moment(torch::Tensor& v, const torch::Tensor& delta) const override {
-    v.mul_(config_.beta2).addcmul_(delta, delta, 1.0 - config_.beta2);
+    v.mul_(beta2_).addcmul_(delta, delta, 1.0 - beta2_);
   }
+
+ private:
+  double beta2_;
 };
 
 }  // namespace
 
-std::unique_ptr<Algorithm> make_fedadam(const FlConfig& config, std::int64_t) {
-  return std::make_unique<FedAdam>(config);
+AlgorithmSpec fedadam_spec() {
+  return detail::adaptive_spec("fedadam", "FedAdam (Reddi et al. 2021): server Adam (no bias correction) on the mean "
+                               "client delta.",
+                               /*second_moment_decay=*/true,
+                               [](const Config& config) { return std::make_unique<FedAdam>(config); });
 }
 
 }  // namespace fedvlm::fl

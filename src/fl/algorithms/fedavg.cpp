@@ -22,6 +22,12 @@ class FedAvg final : public detail::AlgorithmBase {
 
 }  // namespace
 
-std::unique_ptr<Algorithm> make_fedavg(const FlConfig& config, std::int64_t) { return std::make_unique<FedAvg>(config); }
+AlgorithmSpec fedavg_spec() {
+  return {
+      .name = "fedavg",
+      .doc = "FedAvg (McMahan et al. 2017): plain local steps; x <- x + fl.server_lr * mean client delta.",
+      .make = [](const Config& config, std::int64_t) { return std::make_unique<FedAvg>(config); },
+  };
+}
 
 }  // namespace fedvlm::fl

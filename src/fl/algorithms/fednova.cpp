@@ -55,8 +55,12 @@ class FedNova final : public detail::AlgorithmBase {
 
 }  // namespace
 
-std::unique_ptr<Algorithm> make_fednova(const FlConfig& config, std::int64_t) {
-  return std::make_unique<FedNova>(config);
+AlgorithmSpec fednova_spec() {
+  return {
+      .name = "fednova",
+      .doc = "FedNova (Wang et al. 2020): client deltas normalized by their local step counts.",
+      .make = [](const Config& config, std::int64_t) { return std::make_unique<FedNova>(config); },
+  };
 }
 
 }  // namespace fedvlm::fl

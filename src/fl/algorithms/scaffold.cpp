@@ -28,8 +28,12 @@ constexpr std::string_view kControlDeltaSegment = "control_delta";  // [n] Σ Δ
 class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
  public:
   ScaffoldClientUpdate(const FlConfig& config, const ClientContext& context, std::int64_t length,
-                       const torch::Tensor& server_control, ClientStateStore& store)
-      : PlainClientUpdate(config, context, length), server_control_(server_control), store_(store) {
+                       const std::string& control, const torch::Tensor& server_control, ClientStateStore& store)
+      : PlainClientUpdate(config, context, length),
+        server_control_(server_control),
+        store_(store),
+        from_gradients_(control == "gradients"),
+        in_step_space_(control == "steps") {
     FEDVLM_CHECK(context.local_lr > 0.0, "scaffold client {} round {}: the local learning rate must be positive, got {}",
                  context.client, context.round, context.local_lr);
     client_control_ = store.get(context.client).to(server_control.device());
@@ -74,22 +78,24 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
   ClientStateStore& store_;
   torch::Tensor client_control_;  // cᵢ at the start of the round
   torch::Tensor correction_;      // c − cᵢ
-  const bool from_gradients_ = config_.scaffold_control == "gradients";
-  const bool in_step_space_ = config_.scaffold_control == "steps";
+  const bool from_gradients_;     // fl.scaffold_control = "gradients"
+  const bool in_step_space_;      // fl.scaffold_control = "steps"
   torch::Tensor gradient_sum_;    // Σ raw gradients (float64), for "gradients"
   std::int64_t gradient_steps_ = 0;
 };
 
 class Scaffold final : public detail::AlgorithmBase {
  public:
-  Scaffold(const FlConfig& config, std::int64_t num_clients) : AlgorithmBase(config), num_clients_(num_clients) {}
+  Scaffold(const Config& config, std::int64_t num_clients)
+      : AlgorithmBase(config), control_(config.get<std::string>("fl.scaffold_control")), num_clients_(num_clients) {}
   std::string name() const override { return "scaffold"; }
 
   std::unique_ptr<ClientUpdate> begin_client(const ClientContext& context) override {
     check_context(context);
     FEDVLM_CHECK(context.client < num_clients_, "scaffold: client {} is outside the federation of {} clients",
                  context.client, num_clients_);
-    return std::make_unique<ScaffoldClientUpdate>(config_, context, length_, server_control_, client_controls_);
+    return std::make_unique<ScaffoldClientUpdate>(config_, context, length_, control_, server_control_,
+                                                  client_controls_);
   }
 
   Accumulator make_accumulator() const override {
@@ -141,6 +147,7 @@ class Scaffold final : public detail::AlgorithmBase {
     client_controls_.load_state_dict(clients);
   }
 
+  std::string control_;  // fl.scaffold_control
   std::int64_t num_clients_;
   torch::Tensor server_control_;        // c, replicated on every rank
   ClientStateStore client_controls_;    // cᵢ, replicated on every rank
@@ -148,8 +155,33 @@ class Scaffold final : public detail::AlgorithmBase {
 
 }  // namespace
 
-std::unique_ptr<Algorithm> make_scaffold(const FlConfig& config, std::int64_t num_clients) {
-  return std::make_unique<Scaffold>(config, num_clients);
+AlgorithmSpec scaffold_spec() {
+  return {
+      .name = "scaffold",
+      .doc = "SCAFFOLD (Karimireddy et al. 2020): control variates correct the client drift.",
+      .parameters = {{
+          .key = "fl.scaffold_control",
+          .default_value = std::string("update"),
+          .doc = "Control variates. update = option II, c_i - c + (x - y_i)/(steps * local lr), correction c - c_i "
+                 "added to every gradient; gradients = the mean raw minibatch gradient of the round, correction added "
+                 "to every gradient; steps = option II with the correction applied to the parameters after every "
+                 "optimizer step, -local lr * (c - c_i), so controls and correction are in the optimizer's step "
+                 "units. All three are equal under plain SGD. Unset, it is update with local.optimizer = sgd and "
+                 "steps otherwise.",
+          .limits = {.choices = {"update", "gradients", "steps"}},
+          // Option II's (x − y)/(τ·ηₗ) is a gradient only for plain SGD; with AdamW it is a
+          // normalized step that swamps the gradients it corrects, so AdamW applies the correction
+          // in step space, where it has the same units as the controls.
+          .derived_default = [](const Config& config) -> std::optional<DerivedDefault> {
+            if (config.local.optimizer == "sgd") return std::nullopt;
+            return DerivedDefault{std::string("steps"),
+                                  fmt::format("default for local.optimizer = \"{}\"", config.local.optimizer)};
+          },
+      }},
+      .make = [](const Config& config, std::int64_t num_clients) {
+        return std::make_unique<Scaffold>(config, num_clients);
+      },
+  };
 }
 
 }  // namespace fedvlm::fl
