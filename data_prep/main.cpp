@@ -19,12 +19,12 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     return app.exit(error);
-  } catch (const fedvlm::Error& error) {
+  } catch (const fedvlm::InputError& error) {  // exit codes as fedvlm's (docs/cluster.md)
     fedvlm::log::error("{}", error.what());
-    return 1;
-  } catch (const std::exception& error) {
-    fedvlm::log::error("unexpected failure: {}", error.what());
     return 2;
+  } catch (const std::exception& error) {
+    fedvlm::log::error("fatal: {}", error.what());
+    return 1;
   }
   return 0;
 }

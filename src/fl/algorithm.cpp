@@ -158,7 +158,9 @@ std::unique_ptr<Algorithm> make_algorithm(const Config& config, std::int64_t num
 
 double client_weight(const FlConfig& config, std::int64_t samples) {
   if (config.weighting == "samples") return static_cast<double>(samples);
-  if (config.weighting == "uniform") return 1.0;
+  // A client without samples took no step and has nothing to report: counting it under uniform
+  // weights would shrink the cohort's mean update toward zero.
+  if (config.weighting == "uniform") return samples > 0 ? 1.0 : 0.0;
   throw InputError(fmt::format("fl.weighting = \"{}\" is unknown; choose samples or uniform", config.weighting));
 }
 

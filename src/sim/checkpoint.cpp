@@ -151,8 +151,8 @@ RunState restore_run_state(const fs::path& path, model::VisionLanguageModel& mod
   RunState state = load_run_state(path);
   std::vector<std::string> differences;
   std::set<std::string> keys;
-  for (const auto& fields : {&expected.fields, &state.fingerprint.fields})
-    for (const auto& [key, value] : *fields) keys.insert(key);
+  for (const auto& [key, value] : expected.fields) keys.insert(key);
+  for (const auto& [key, value] : state.fingerprint.fields) keys.insert(key);
   for (const auto& key : keys) {
     const auto stored = state.fingerprint.fields.find(key);
     const auto wanted = expected.fields.find(key);

@@ -23,8 +23,11 @@ out=$("$fedvlm" run -c "$work/typo.toml" 2>&1); code=$?
 grep -q "typo.toml:3" <<<"$out" || fail "typo error does not name file:line: $out"
 grep -q "did you mean 'fl.clients_per_round'" <<<"$out" || fail "typo error has no suggestion: $out"
 
+out=$("$prep" inspect "$work/no-such-dataset" 2>&1); code=$?
+[[ $code -eq 2 ]] || fail "fedvlm-prep inspect of a missing dataset: exit code $code, expected 2: $out"
+
 out=$("$fedvlm" run --set fl.rounds=0 2>&1); code=$?
-[[ $code -ne 0 ]] && grep -q "fl.rounds = 0 is out of range" <<<"$out" || fail "out-of-range value accepted: $out"
+[[ $code -eq 2 ]] && grep -q "fl.rounds = 0 is out of range" <<<"$out" || fail "out-of-range value accepted (exit $code): $out"
 
 # Two ranks, a dataset that does not exist: both ranks exit with the code for bad input (2) and
 # the cause, and nothing crashes on the way out.

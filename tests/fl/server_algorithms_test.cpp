@@ -85,6 +85,17 @@ TEST(ServerAlgorithms, FedAvgUniformWeightingIgnoresSampleCounts) {
   EXPECT_GT(std::abs(run_rounds(config)[0][1] - run_rounds(by_samples)[0][1]), 1e-4);
 }
 
+// A sampled client without samples reports nothing under either weighting: under uniform weights
+// its zero update would otherwise pull the cohort's mean toward zero.
+TEST(ServerAlgorithms, ClientWithoutSamplesWeighsNothing) {
+  Config config = fl_config("fedavg");
+  for (const char* weighting : {"samples", "uniform"}) {
+    config.fl.weighting = weighting;
+    EXPECT_EQ(client_weight(config.fl, 0), 0.0) << weighting;
+    EXPECT_GT(client_weight(config.fl, 3), 0.0) << weighting;
+  }
+}
+
 TEST(ServerAlgorithms, FedProxServerStepIsFedAvg) {
   const Config config = fl_config("fedprox");
   expect_matches_reference(config, [&](std::int64_t, double delta, auto&) { return config.fl.server_lr * delta; });

@@ -85,8 +85,14 @@ TEST_F(RunState, TwoStageCheckpointHoldsTheTrainedConnectorAndLora) {
   for (std::size_t i = 0; i < set.names.size(); ++i) {
     const auto n = set.parameters[i].numel();
     const bool moved = !torch::equal(state.trained_values.narrow(0, offset, n), set.parameters[i].flatten());
-    if (set.names[i].rfind("connector.", 0) == 0) has_connector = true, EXPECT_TRUE(moved) << set.names[i];
-    if (set.names[i].find("lora_B") != std::string::npos) has_lora = true, EXPECT_TRUE(moved) << set.names[i];
+    if (set.names[i].rfind("connector.", 0) == 0) {
+      has_connector = true;
+      EXPECT_TRUE(moved) << set.names[i];
+    }
+    if (set.names[i].find("lora_b") != std::string::npos) {
+      has_lora = true;
+      EXPECT_TRUE(moved) << set.names[i];
+    }
     offset += n;
   }
   EXPECT_TRUE(has_connector && has_lora);

@@ -40,13 +40,13 @@ TEST(ToyAlgorithm, RegisteredFromATestRunsTheRoundLoopLikeFedAvg) {
   EXPECT_DOUBLE_EQ(toy.fl.server_lr, 1.0);  // tiny_config sets it
   const sim::RunState expected = run(fedavg, 2);
   const sim::RunState state = run(toy, 2);
-  EXPECT_TRUE(torch::equal(state.global, expected.global))
-      << "max diff " << (state.global - expected.global).abs().max().item<double>();
+  EXPECT_TRUE(torch::equal(state.trained_values, expected.trained_values))
+      << "max diff " << (state.trained_values - expected.trained_values).abs().max().item<double>();
   EXPECT_EQ(state.algorithm_state.at("toy_rounds").item<std::int64_t>(), toy.fl.rounds);
 
   // Its hyperparameter acts: half the server step ends elsewhere.
   toy.set("fl.toy_scale", 0.5);
   toy.run.name = "toy-half";
-  EXPECT_FALSE(torch::allclose(run(toy, 1).global, expected.global, 1e-6, 1e-7));
+  EXPECT_FALSE(torch::allclose(run(toy, 1).trained_values, expected.trained_values, 1e-6, 1e-7));
   fs::remove_all(root);
 }

@@ -145,7 +145,8 @@ bool is_server_algorithm(std::string_view name);
 // Call reset(n) before use.
 std::unique_ptr<Algorithm> make_algorithm(const Config& config, std::int64_t num_clients);
 
-// The weight wᵢ of a client under fl.weighting ("samples": nᵢ, "uniform": 1).
+// The weight wᵢ of a client under fl.weighting ("samples": nᵢ, "uniform": 1); a client without
+// samples weighs 0 under both.
 double client_weight(const FlConfig& config, std::int64_t samples);
 
 }  // namespace fedvlm::fl
