@@ -1,9 +1,9 @@
 #include "fedvlm/model/checkpoint.hpp"
 
-#include <sstream>
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
+#include "fedvlm/core/text.hpp"
 #include "fedvlm/model/flat_view.hpp"
 #include "fedvlm/model/vlm.hpp"
 
@@ -14,19 +14,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::int64_t kVersion = 1;
-
-std::string join(const std::vector<std::string>& items, char separator) {
-  std::string out;
-  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? std::string(1, separator) : "") + items[i];
-  return out;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 void write_header(torch::serialize::OutputArchive& archive, const std::string& format, const ConfigFields& config) {
   archive.write("format", c10::IValue(format));
@@ -72,7 +59,7 @@ torch::serialize::InputArchive open_checked(const fs::path& path, const std::str
   }
   if (!mismatches.empty()) {
     throw InputError(fmt::format("checkpoint {} was written for a different model: {}", path.string(),
-                                 join(mismatches, ';')));
+                                 join(mismatches, "; ")));
   }
   return archive;
 }
@@ -112,7 +99,7 @@ ConfigFields finetune_config_fields(const VisionLanguageModel& model) {
   if (!model.encoder_free()) fields["model.connector"] = model.model_config().connector;
   fields["lora.rank"] = std::to_string(lora.rank);
   fields["lora.alpha"] = fmt::format("{}", lora.alpha);
-  fields["lora.targets"] = join(lora.targets, ',');
+  fields["lora.targets"] = join(lora.targets, ",");
   return fields;
 }
 
@@ -132,7 +119,7 @@ void save_base_checkpoint(const fs::path& path, VisionLanguageModel& model, std:
     names.push_back(stored[i].first);
     archive.write(fmt::format("t{}", i), stored[i].second.detach().to(torch::kCPU));
   }
-  archive.write("names", c10::IValue(join(names, '\n')));
+  archive.write("names", c10::IValue(join(names, "\n")));
   auto tokenizer = torch::empty({static_cast<std::int64_t>(tokenizer_model.size())}, torch::kUInt8);
   std::copy(tokenizer_model.begin(), tokenizer_model.end(), tokenizer.data_ptr<std::uint8_t>());
   archive.write("tokenizer", tokenizer);

@@ -4,12 +4,12 @@
 #include <csignal>
 #include <regex>
 #include <set>
-#include <sstream>
 
 #include <fmt/ranges.h>
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
+#include "fedvlm/core/text.hpp"
 #include "fedvlm/fl/client_state.hpp"
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/flat_view.hpp"
@@ -47,19 +47,6 @@ torch::Tensor text_tensor(const std::string& text) {
 std::string tensor_text(const torch::Tensor& tensor) {
   const torch::Tensor bytes = tensor.to(torch::kCPU, torch::kUInt8).contiguous();
   return {reinterpret_cast<const char*>(bytes.data_ptr<std::uint8_t>()), static_cast<std::size_t>(bytes.numel())};
-}
-
-std::string join_lines(const std::vector<std::string>& lines) {
-  std::string text;
-  for (const auto& line : lines) text += line + "\n";
-  return text;
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 constexpr const char* kNoBase = "none (random initialization)";
@@ -108,7 +95,7 @@ RunState capture_run_state(std::int64_t rounds_done, model::VisionLanguageModel&
 void save_run_state(const fs::path& run_dir, const RunState& state, std::int64_t keep) {
   std::map<std::string, torch::Tensor> tensors;
   tensors["rounds_done"] = torch::tensor({state.rounds_done}, torch::kInt64);
-  tensors["trained_names"] = text_tensor(join_lines(state.trained_names));
+  tensors["trained_names"] = text_tensor(join(state.trained_names, "\n"));
   tensors["trained_values"] = state.trained_values.to(torch::kCPU, torch::kFloat32).contiguous();
   for (const auto& [name, tensor] : state.algorithm_state) tensors[std::string(kAlgorithmPrefix) + name] = tensor.to(torch::kCPU);
   tensors["extra_json"] = text_tensor(state.extra.dump());
