@@ -57,5 +57,20 @@ void check_allgather_buffers(const Communicator& comm, const Buffer& send, const
                receive.count, expected, send.count, comm.size());
 }
 
+void check_alltoallv_buffers(const Communicator& comm, const Buffer& send, std::span<const std::size_t> send_counts,
+                             const Buffer& receive, std::span<const std::size_t> receive_counts) {
+  FEDVLM_CHECK(send.dtype == receive.dtype, "{} alltoallv: send is {} but receive is {}", comm.backend(),
+               dtype_name(send.dtype), dtype_name(receive.dtype));
+  const auto ranks = static_cast<std::size_t>(comm.size());
+  FEDVLM_CHECK(send_counts.size() == ranks && receive_counts.size() == ranks,
+               "{} alltoallv: {} send and {} receive counts for {} ranks", comm.backend(), send_counts.size(),
+               receive_counts.size(), ranks);
+  std::size_t sent = 0, received = 0;
+  for (std::size_t p = 0; p < ranks; ++p) sent += send_counts[p], received += receive_counts[p];
+  FEDVLM_CHECK(sent <= send.count && received <= receive.count,
+               "{} alltoallv: counts add up to {} sent and {} received, the buffers hold {} and {}", comm.backend(),
+               sent, received, send.count, receive.count);
+}
+
 }  // namespace detail
 }  // namespace fedvlm::comm

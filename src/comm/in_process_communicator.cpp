@@ -135,6 +135,18 @@ void InProcessCommunicator::allgather(Buffer send, Buffer receive) {
   run({Kind::Allgather, send, receive, ReduceOp::Sum, 0, fmt::format("allgather({})", shape(send))});
 }
 
+void InProcessCommunicator::alltoallv(Buffer send, std::span<const std::size_t> send_counts, Buffer receive,
+                                      std::span<const std::size_t> receive_counts) {
+  detail::check_host(*this, send, "alltoallv");
+  detail::check_host(*this, receive, "alltoallv");
+  detail::check_alltoallv_buffers(*this, send, send_counts, receive, receive_counts);
+  InProcessWorld::Call call{Kind::Alltoallv, send, receive, ReduceOp::Sum, 0,
+                            fmt::format("alltoallv({})", dtype_name(send.dtype))};
+  call.send_counts.assign(send_counts.begin(), send_counts.end());
+  call.receive_counts.assign(receive_counts.begin(), receive_counts.end());
+  run(std::move(call));
+}
+
 void InProcessCommunicator::barrier() { run({Kind::Barrier, Buffer{}, Buffer{}, ReduceOp::Sum, 0, "barrier"}); }
 
 void InProcessCommunicator::abort(int exit_code) {
@@ -162,6 +174,16 @@ void InProcessCommunicator::run(InProcessWorld::Call call) {
                    "mismatched collectives at #{}: rank 0 called {} but rank {} called {}", other.sequence,
                    world.ranks_[0].call.signature, rank, other.call.signature);
     }
+    if (mine.kind == Kind::Alltoallv) {
+      for (int from = 0; from < world.size_; ++from)
+        for (int to = 0; to < world.size_; ++to) {
+          const auto sends = world.ranks_[static_cast<std::size_t>(from)].call.send_counts[static_cast<std::size_t>(to)];
+          const auto expects =
+              world.ranks_[static_cast<std::size_t>(to)].call.receive_counts[static_cast<std::size_t>(from)];
+          FEDVLM_CHECK(sends == expects, "alltoallv at #{}: rank {} sends {} elements to rank {}, which expects {}",
+                       world.ranks_[0].sequence, from, sends, to, expects);
+        }
+    }
     if (mine.kind == Kind::Allreduce || mine.kind == Kind::Reduce) {
       // Ranks are combined in rank order, so every rank gets bit-identical floating-point sums.
       const std::size_t bytes = mine.buffer.bytes();
@@ -173,7 +195,22 @@ void InProcessCommunicator::run(InProcessWorld::Call call) {
     }
   });
 
-  const std::size_t bytes = mine.buffer.bytes();
+  if (mine.kind == Kind::Alltoallv) {
+    // From each rank, the block it addressed to this one (after its blocks for lower ranks).
+    const std::size_t element = dtype_size(mine.buffer.dtype);
+    std::size_t received = 0;
+    for (int from = 0; from < world.size_; ++from) {
+      const auto& call = world.ranks_[static_cast<std::size_t>(from)].call;
+      std::size_t offset = 0;
+      for (int to = 0; to < rank_; ++to) offset += call.send_counts[static_cast<std::size_t>(to)];
+      const std::size_t count = call.send_counts[static_cast<std::size_t>(rank_)];
+      if (count > 0)
+        std::memcpy(static_cast<char*>(mine.receive.data) + received * element,
+                    static_cast<const char*>(call.buffer.data) + offset * element, count * element);
+      received += count;
+    }
+  }
+  const std::size_t bytes = mine.kind == Kind::Alltoallv ? 0 : mine.buffer.bytes();
   if (bytes > 0) {
     switch (mine.kind) {
       case Kind::Allreduce: std::memcpy(mine.buffer.data, world.reduction_.data(), bytes); break;
@@ -191,6 +228,7 @@ void InProcessCommunicator::run(InProcessWorld::Call call) {
                       world.ranks_[static_cast<std::size_t>(rank)].call.buffer.data, bytes);
         }
         break;
+      case Kind::Alltoallv:
       case Kind::Barrier: break;
     }
   }

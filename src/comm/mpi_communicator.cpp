@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <vector>
 
 #include "buffer_checks.hpp"
 #include "fedvlm/comm/mpi_check.hpp"
@@ -105,6 +106,28 @@ void MpiCommunicator::allgather(Buffer send, Buffer receive) {
   const int count = static_cast<int>(send.count);
   FEDVLM_CHECK_MPI(MPI_Allgather(send.data, count, mpi_datatype(send.dtype), receive.data, count,
                                  mpi_datatype(receive.dtype), comm_));
+}
+
+void MpiCommunicator::alltoallv(Buffer send, std::span<const std::size_t> send_counts, Buffer receive,
+                                std::span<const std::size_t> receive_counts) {
+  detail::check_host(*this, send, "alltoallv");
+  detail::check_host(*this, receive, "alltoallv");
+  detail::check_alltoallv_buffers(*this, send, send_counts, receive, receive_counts);
+  const auto to_ints = [](std::span<const std::size_t> counts, std::vector<int>& out, std::vector<int>& offsets) {
+    std::size_t offset = 0;
+    for (const std::size_t count : counts) {
+      FEDVLM_CHECK(offset + count <= static_cast<std::size_t>(INT_MAX),
+                   "mpi alltoallv: {} elements exceed MPI's int count limit", offset + count);
+      out.push_back(static_cast<int>(count));
+      offsets.push_back(static_cast<int>(offset));
+      offset += count;
+    }
+  };
+  std::vector<int> sends, send_offsets, receives, receive_offsets;
+  to_ints(send_counts, sends, send_offsets);
+  to_ints(receive_counts, receives, receive_offsets);
+  FEDVLM_CHECK_MPI(MPI_Alltoallv(send.data, sends.data(), send_offsets.data(), mpi_datatype(send.dtype), receive.data,
+                                 receives.data(), receive_offsets.data(), mpi_datatype(receive.dtype), comm_));
 }
 
 void MpiCommunicator::barrier() { FEDVLM_CHECK_MPI(MPI_Barrier(comm_)); }

@@ -92,4 +92,24 @@ torch::Tensor allgather(Communicator& comm, const torch::Tensor& send) {
   return host_receive.to(send.device());
 }
 
+torch::Tensor alltoallv(Communicator& comm, const torch::Tensor& send, std::span<const std::int64_t> send_rows,
+                        std::span<const std::int64_t> receive_rows) {
+  check_tensor(send, "alltoallv");
+  FEDVLM_CHECK(send.dim() == 2, "comm::alltoallv: rows of a 2-D tensor are exchanged, got shape {}",
+               c10::str(send.sizes()));
+  const std::int64_t width = send.size(1);
+  std::vector<std::size_t> send_counts, receive_counts;
+  std::int64_t received = 0;
+  for (const std::int64_t rows : send_rows) send_counts.push_back(static_cast<std::size_t>(rows * width));
+  for (const std::int64_t rows : receive_rows) {
+    receive_counts.push_back(static_cast<std::size_t>(rows * width));
+    received += rows;
+  }
+  const bool stage = needs_staging(comm, send);
+  const torch::Tensor source = stage ? send.to(torch::kCPU) : send;
+  torch::Tensor receive = torch::empty({received, width}, source.options());
+  comm.alltoallv(buffer_of(source), send_counts, buffer_of(receive), receive_counts);
+  return stage ? receive.to(send.device()) : receive;
+}
+
 }  // namespace fedvlm::comm

@@ -153,6 +153,13 @@ std::vector<Param> build_schema() {
             {.choices = {"trace", "debug", "info", "warn", "error"}}),
       param("run.progress_seconds", &C::run, &RunConfig::progress_seconds, "Minimum seconds between progress lines.",
             non_negative),
+      param("run.client_cache_mb", &C::run, &RunConfig::client_cache_mb,
+            "MB of client training data a rank keeps in memory (least recently used first out); a rank caches "
+            "only the clients it is home to. Results do not depend on it.", non_negative),
+      param("run.client_state_mb", &C::run, &RunConfig::client_state_mb,
+            "MB of per-client algorithm state (SCAFFOLD's controls) a rank keeps in memory; the rest spills to "
+            "<run>/client-states/rank-N.spill. A rank keeps the states of its home clients only. Results do not "
+            "depend on it.", non_negative),
   };
 }
 

@@ -15,7 +15,12 @@ struct OpenShard {
   h5::Handle file;
   std::optional<SplitRows> train;
   std::vector<std::int64_t> client_ptr, client_id;
+  std::uint64_t last_used = 0;
 };
+
+// Open shards kept at once (least recently used closed first): a rank reads mostly the shards
+// of its home clients, and each open file holds HDF5 caches.
+constexpr std::size_t kMaxOpenShards = 8;
 
 }  // namespace
 
@@ -24,7 +29,8 @@ struct DatasetReader::State {
   DatasetInfo info;
   h5::Handle meta;
   std::map<std::string, SplitRows> splits;      // opened on first use
-  std::map<std::int64_t, OpenShard> shards;     // opened on first use, kept open
+  std::map<std::int64_t, OpenShard> shards;     // opened on first use, kept open (at most kMaxOpenShards)
+  std::uint64_t shard_uses = 0;
   std::optional<Tokenizer> tokenizer;           // checks token ids as they are read; loaded on first use
 
   const Tokenizer& token_checker();
@@ -53,8 +59,18 @@ SplitRows& DatasetReader::State::split(const std::string& name) {
 
 OpenShard& DatasetReader::State::shard(std::int64_t index) {
   auto it = shards.find(index);
-  if (it != shards.end()) return it->second;
+  if (it != shards.end()) {
+    it->second.last_used = ++shard_uses;
+    return it->second;
+  }
+  if (shards.size() >= kMaxOpenShards) {
+    const auto oldest = std::min_element(shards.begin(), shards.end(), [](const auto& a, const auto& b) {
+      return a.second.last_used < b.second.last_used;
+    });
+    shards.erase(oldest);
+  }
   OpenShard open;
+  open.last_used = ++shard_uses;
   open.file = h5::open_file(dir / shard_file_name(index));
   open.train.emplace(open.file.get(), "train", info.image_shape, token_checker());
   h5::Handle ptr = h5::open_dataset(open.train->group(), split_names::kClientPtr);

@@ -1,6 +1,7 @@
 #include "fedvlm/fl/client_sampler.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -25,8 +26,16 @@ std::vector<std::int64_t> ClientSampler::cohort(std::int64_t round) const {
     for (std::int64_t i = 0; i < num_clients_; ++i) clients[static_cast<std::size_t>(i)] = i;
     return clients;
   }
+  // Floyd's algorithm: for j = N−k … N−1 take t uniform in [0, j], or j itself when t is taken.
+  // Every k-subset is equally likely; time and memory O(k), whatever the population.
   Rng rng(StreamKey{seed_, "cohort", round, 0});
-  clients = rng.sample_without_replacement(num_clients_, cohort_size_);
+  std::unordered_set<std::int64_t> chosen;
+  chosen.reserve(static_cast<std::size_t>(cohort_size_));
+  for (std::int64_t j = num_clients_ - cohort_size_; j < num_clients_; ++j) {
+    const auto t = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(j) + 1));
+    chosen.insert(chosen.contains(t) ? j : t);
+  }
+  clients.assign(chosen.begin(), chosen.end());
   std::sort(clients.begin(), clients.end());
   return clients;
 }

@@ -43,7 +43,7 @@ RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulato
                                         : torch::empty({algorithm.broadcast_size()}, x.options());
   comm::broadcast(comm, global, 0);
   algorithm.unpack_global(global, x);
-  if (auto* states = algorithm.client_states()) states->sync(comm);
+  if (auto* states = algorithm.client_states()) states->end_round(comm);
   report.broadcast_seconds = seconds_since(mark);
   return report;
 }

@@ -30,7 +30,8 @@ RunOutcome run_centralized(RunContext& run) {
   return loop.run([&](const RoundInputs& in) {
     if (!run.comm.is_root()) return 0.0;
     const double read_before = client_data.read_seconds();
-    const data::Samples& samples = client_data.samples(ClientData::kCentralizedClient);
+    const ClientData::Samples held = client_data.samples(ClientData::kCentralizedClient);
+    const data::Samples& samples = *held;
     const double data_seconds = client_data.read_seconds() - read_before;
     const std::int64_t steps = steps_covering(samples.size(), config.local.batch_size, cohort_samples(in.round));
     // The union is the algorithm's one client, id 0, and draws its batches as client 0 would.

@@ -69,6 +69,25 @@ fs::path checkpoint_path(const fs::path& run_dir, std::int64_t rounds_done) {
   return run_dir / "checkpoints" / fmt::format("round-{:06d}.pt", rounds_done);
 }
 
+fs::path client_state_shard_path(const fs::path& checkpoint, int rank) {
+  return checkpoint.parent_path() / fmt::format("{}.clients-{:05d}.bin", checkpoint.stem().string(), rank);
+}
+
+std::vector<fs::path> client_state_shard_paths(const fs::path& checkpoint, std::int64_t shards) {
+  std::vector<fs::path> paths;
+  for (std::int64_t rank = 0; rank < shards; ++rank) {
+    paths.push_back(client_state_shard_path(checkpoint, static_cast<int>(rank)));
+    if (!fs::is_regular_file(paths.back()))
+      throw InputError(fmt::format("{} is incomplete: it has {} client state shards, but {} is missing",
+                                   checkpoint.string(), shards, paths.back().string()));
+  }
+  return paths;
+}
+
+fs::path client_state_spill_file(const fs::path& run_dir, int rank) {
+  return run_dir / "client-states" / fmt::format("rank-{:05d}.spill", rank);
+}
+
 RunFingerprint run_fingerprint(const Config& config, const model::VisionLanguageModel& model) {
   RunFingerprint fingerprint;
   for (auto& [key, value] : model::finetune_config_fields(model)) fingerprint.fields[key] = std::move(value);
@@ -100,9 +119,16 @@ void save_run_state(const fs::path& run_dir, const RunState& state, std::int64_t
   for (const auto& [name, tensor] : state.algorithm_state) tensors[std::string(kAlgorithmPrefix) + name] = tensor.to(torch::kCPU);
   tensors["extra_json"] = text_tensor(state.extra.dump());
   tensors["fingerprint_json"] = text_tensor(nlohmann::json(state.fingerprint.fields).dump());
+  tensors["client_state_shards"] = torch::tensor({state.client_state_shards}, torch::kInt64);
   fl::save_tensor_map(checkpoint_path(run_dir, state.rounds_done), tensors);  // atomic
   auto all = checkpoints_of(run_dir);
-  for (std::size_t i = 0; i + static_cast<std::size_t>(keep) < all.size(); ++i) fs::remove(all[i].second);
+  for (std::size_t i = 0; i + static_cast<std::size_t>(keep) < all.size(); ++i) {
+    // Its shards first: a checkpoint file never outlives one of its shards.
+    const std::string shard_prefix = all[i].second.stem().string() + ".clients-";
+    for (const auto& entry : fs::directory_iterator(all[i].second.parent_path()))
+      if (entry.path().filename().string().starts_with(shard_prefix)) fs::remove(entry.path());
+    fs::remove(all[i].second);
+  }
 }
 
 std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
@@ -128,6 +154,7 @@ RunState load_run_state(const fs::path& path) {
   state.extra = nlohmann::json::parse(tensor_text(tensors.at("extra_json")));
   state.fingerprint.fields =
       nlohmann::json::parse(tensor_text(tensors.at("fingerprint_json"))).get<std::map<std::string, std::string>>();
+  if (tensors.count("client_state_shards")) state.client_state_shards = tensors.at("client_state_shards").item<std::int64_t>();
   for (auto& [name, tensor] : tensors)
     if (name.starts_with(kAlgorithmPrefix)) state.algorithm_state[name.substr(kAlgorithmPrefix.size())] = tensor;
   return state;

@@ -63,7 +63,8 @@ double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, c
   double data_seconds = 0.0;
   for (const std::int64_t client : clients) {
     const double read_before = data_.read_seconds();
-    const data::Samples& samples = data_.samples(client);
+    const ClientData::Samples held = data_.samples(client);
+    const data::Samples& samples = *held;
     data_seconds += data_.read_seconds() - read_before;
     auto update = algorithm.begin_client(client_context(client, context));
     const LocalResult result =
@@ -117,11 +118,11 @@ double ParallelGroupTrainer::train(const std::vector<std::int64_t>& clients, con
   // On this thread, in id order: read the data, open each client's update.
   const std::size_t n = clients.size();
   double data_seconds = 0.0;
-  std::vector<const data::Samples*> samples(n);
+  std::vector<ClientData::Samples> samples(n);
   std::vector<std::unique_ptr<fl::ClientUpdate>> updates(n);
   for (std::size_t i = 0; i < n; ++i) {
     const double read_before = data_.read_seconds();
-    samples[i] = &data_.samples(clients[i]);
+    samples[i] = data_.samples(clients[i]);
     data_seconds += data_.read_seconds() - read_before;
     updates[i] = algorithm.begin_client(client_context(clients[i], context));
   }

@@ -7,6 +7,7 @@
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
 #include "fedvlm/fl/client_sampler.hpp"
+#include "fedvlm/fl/client_state.hpp"
 #include "fedvlm/fl/placement.hpp"
 #include "fedvlm/sim/baselines.hpp"
 #include "fedvlm/sim/client_data.hpp"
@@ -32,6 +33,7 @@ void prepare_run_directory(const fs::path& run_dir, const RunOptions& options) {
                                  "--overwrite to start again, or set run.name",
                                  run_dir.string(), run_dir.string()));
   fs::remove_all(run_dir / "checkpoints");
+  fs::remove_all(run_dir / "client-states");
   fs::remove(run_dir / "metrics.jsonl");
   fs::remove(run_dir / "summary.json");
   if (fs::is_directory(run_dir / "logs"))  // the old run's rank logs; anything else there is kept
@@ -52,13 +54,20 @@ void agree_or_throw(comm::Communicator& comm, const std::string& root_error) {
   }
 }
 
+std::int64_t megabytes(double mb) { return static_cast<std::int64_t>(mb * 1024.0 * 1024.0); }
+
 // Federated training with a server algorithm: each round, the seed's cohort is placed on the
-// ranks, each rank trains its clients (run.parallel_clients at a time), and the loop aggregates.
+// ranks (at home where that keeps the round balanced), client states trained away from home move
+// to their trainers, each rank trains its clients (run.parallel_clients at a time), and the loop
+// aggregates.
 RunOutcome run_federated(RunContext& run) {
   const Config& config = run.config;
   const auto& info = run.bench.dataset.info();
   auto& model = *run.bench.model;
-  ClientData client_data(run.bench.dataset);
+  const int rank = run.comm.rank();
+  const auto ownership = fl::ClientOwnership::aligned_with_shards(info.client_shard, run.comm.size());
+  ClientData client_data(run.bench.dataset, megabytes(config.run.client_cache_mb),
+                         [&ownership, rank](std::int64_t client) { return ownership.owns(rank, client); });
   LocalTrainer trainer(model, config, run.bench.special, run.bench.device);
   const auto make_model = [&] {
     return model::build_model(config.model, config.lora, info.image_shape, run.bench.tokenizer.vocab_size(),
@@ -69,12 +78,25 @@ RunOutcome run_federated(RunContext& run) {
   const fl::ClientSampler sampler(info.num_clients, config.fl.clients_per_round, static_cast<std::uint64_t>(config.run.seed));
   // Placement balances local steps: local.steps fixes them whatever a client's size.
   const std::vector<std::int64_t> work = local_steps_of_clients(config.local, info.client_samples);
-  const auto rank = static_cast<std::size_t>(run.comm.rank());
 
-  RoundLoop loop(run, fl::make_algorithm(config, info.num_clients));
+  auto algorithm = fl::make_algorithm(config, info.num_clients);
+  if (auto* states = algorithm->client_states())
+    states->configure({.ownership = ownership,
+                       .rank = rank,
+                       .memory_budget_bytes = megabytes(config.run.client_state_mb),
+                       .spill_file = client_state_spill_file(run.run_dir, rank)});
+  RoundLoop loop(run, std::move(algorithm));
   return loop.run([&](const RoundInputs& in) {
-    const auto mine = fl::place_clients(sampler.cohort(in.round), work, run.comm.size())[rank];
-    return group_trainer->train(mine, {in.round, in.global, in.lr}, in.algorithm, in.trainable, in.accumulator);
+    const auto placement = fl::place_clients(sampler.cohort(in.round), work, run.comm.size(), &ownership);
+    if (auto* states = in.algorithm.client_states()) {
+      const auto mark = RoundClock::Clock::now();
+      states->begin_round(placement, run.comm);
+      const double seconds = std::chrono::duration<double>(RoundClock::Clock::now() - mark).count();
+      run.clock.add("communication", seconds);
+      run.clock.add("train", -seconds);  // the loop charges the whole callback to training
+    }
+    return group_trainer->train(placement[static_cast<std::size_t>(rank)], {in.round, in.global, in.lr}, in.algorithm,
+                                in.trainable, in.accumulator);
   });
 }
 

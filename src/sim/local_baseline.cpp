@@ -54,13 +54,14 @@ RunOutcome run_local_only(RunContext& run) {
   const auto slots = metric_slots(info.tasks);
   // Per slot: sum over clients and the number of clients that reported it.
   torch::Tensor sums = torch::zeros({2, static_cast<std::int64_t>(slots.size())}, torch::kFloat64);
-  ClientData client_data(bench.dataset);
+  ClientData client_data(bench.dataset, 0);  // each client is read once: nothing to cache
   LocalTrainer trainer(model, config, bench.special, bench.device);
   std::int64_t trained = 0;
   double samples_seen = 0.0;
   for (const std::int64_t client : mine) {
     auto mark = RoundClock::Clock::now();
-    const data::Samples& samples = client_data.samples(client);
+    const ClientData::Samples held = client_data.samples(client);
+    const data::Samples& samples = *held;
     mark = clock.charge("data", mark);
     model::assign_values(ever_trained.parameters, initial_values);
     torch::Tensor x;

@@ -6,6 +6,7 @@
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
 #include "fedvlm/eval/metrics_table.hpp"
+#include "fedvlm/fl/client_state.hpp"
 #include "fedvlm/fl/lr_schedule.hpp"
 #include "fedvlm/fl/round_protocol.hpp"
 #include "fedvlm/model/flat_view.hpp"
@@ -66,8 +67,18 @@ RunOutcome RoundLoop::run(const TrainRound& train_round) {
     if (finish_round(round + 1)) return {.interrupted = true, .run_dir = run_.run_dir};
   }
   RunOutcome outcome{.run_dir = run_.run_dir};
+  const fl::ClientStateStore* states = algorithm_->client_states();
+  const torch::Tensor memory = comm::allgather(
+      run_.comm, torch::tensor({peak_rss_bytes(), states ? states->size() : 0, states ? states->spilled() : 0,
+                                states ? states->memory_bytes() : 0},
+                               torch::kInt64));
   if (run_.comm.is_root()) {
     summary_.set_time(clock);
+    std::vector<std::array<std::int64_t, 4>> per_rank(static_cast<std::size_t>(memory.size(0)));
+    const auto values = memory.accessor<std::int64_t, 2>();
+    for (std::size_t rank = 0; rank < per_rank.size(); ++rank)
+      for (std::size_t k = 0; k < 4; ++k) per_rank[rank][k] = values[static_cast<std::int64_t>(rank)][static_cast<std::int64_t>(k)];
+    summary_.set_memory(std::move(per_rank));
     outcome.summary = summary_.to_json();
     write_summary(run_.run_dir, outcome.summary);
     log::info("final metrics after {} rounds:\n{}", config_.fl.rounds, eval::format_metrics_table(summary_.final_table()));
@@ -83,6 +94,13 @@ void RoundLoop::resume_from_checkpoint() {
   // start another stage, enter_stage resets it as the uninterrupted run did.
   enter_stage(std::max<std::int64_t>(start_round_ - 1, 0));
   algorithm_->load_state_dict(state.algorithm_state);
+  if (auto* states = algorithm_->client_states()) {
+    if (state.client_state_shards < 0)
+      throw InputError(fmt::format("{} was written by an older fedvlm that kept client states inside the checkpoint; "
+                                   "resume it with that version, or start again",
+                                   path.string()));
+    states->load_shards(client_state_shard_paths(path, state.client_state_shards));
+  }
   summary_.restore(state.extra);
   if (run_.comm.is_root()) log::info("resumed {} after round {}", path.string(), start_round_);
 }
@@ -143,13 +161,20 @@ void RoundLoop::evaluate(std::int64_t done) {
 }
 
 void RoundLoop::checkpoint(std::int64_t done) {
-  if (!run_.comm.is_root()) return;
   const auto mark = RoundClock::Clock::now();
-  summary_.set_time(run_.clock);
-  save_run_state(run_.run_dir,
-                 capture_run_state(done, model_, config_, algorithm_->state_dict(), summary_.checkpoint_extra(),
-                                   fingerprint_),
-                 config_.checkpoint.keep);
+  std::int64_t shards = 0;
+  if (auto* states = algorithm_->client_states()) {
+    states->save_shard(client_state_shard_path(checkpoint_path(run_.run_dir, done), run_.comm.rank()));
+    shards = run_.comm.size();
+    run_.comm.barrier();  // the checkpoint file appears only once every shard is complete
+  }
+  if (run_.comm.is_root()) {
+    summary_.set_time(run_.clock);
+    RunState state = capture_run_state(done, model_, config_, algorithm_->state_dict(), summary_.checkpoint_extra(),
+                                       fingerprint_);
+    state.client_state_shards = shards;
+    save_run_state(run_.run_dir, state, config_.checkpoint.keep);
+  }
   run_.clock.charge("checkpoint", mark);
 }
 

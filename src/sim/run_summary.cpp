@@ -1,5 +1,7 @@
 #include "fedvlm/sim/run_summary.hpp"
 
+#include <sys/resource.h>
+
 #include <cmath>
 
 namespace fedvlm::sim {
@@ -67,7 +69,26 @@ nlohmann::json RunSummary::to_json() const {
       {"train_samples_per_second_per_rank",
        train > 0 ? static_cast<double>(trained_samples_) / world_size_ / train : 0.0},
       {"seconds_per_round", config_.fl.rounds > 0 ? wall / static_cast<double>(config_.fl.rounds) : 0.0}};
+  if (!memory_.empty()) {
+    const auto mb = [](std::int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); };
+    std::vector<double> peak, resident;
+    std::vector<std::int64_t> kept, spilled;
+    for (const auto& [peak_bytes, states, spilled_states, resident_bytes] : memory_) {
+      peak.push_back(mb(peak_bytes)), kept.push_back(states), spilled.push_back(spilled_states);
+      resident.push_back(mb(resident_bytes));
+    }
+    summary["memory"] = {{"peak_rss_mb_per_rank", peak},
+                         {"client_states_per_rank", kept},
+                         {"client_states_spilled_per_rank", spilled},
+                         {"client_state_resident_mb_per_rank", resident}};
+  }
   return summary;
+}
+
+std::int64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::int64_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
 }  // namespace fedvlm::sim

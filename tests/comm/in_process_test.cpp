@@ -118,6 +118,40 @@ TEST_P(InProcessCollectives, AllgatherStacksInRankOrder) {
   });
 }
 
+TEST_P(InProcessCollectives, AlltoallvDeliversEachBlockToItsRank) {
+  run([&](Communicator& comm) {
+    // Rank r sends (r + p) % 3 values to rank p: r·1000 + p·10 + i. Some blocks are empty.
+    const auto blocks = [&](int from, int to) { return static_cast<std::size_t>((from + to) % 3); };
+    std::vector<std::int64_t> send;
+    std::vector<std::size_t> send_counts, receive_counts;
+    std::size_t expected = 0;
+    for (int p = 0; p < n(); ++p) {
+      send_counts.push_back(blocks(comm.rank(), p));
+      receive_counts.push_back(blocks(p, comm.rank()));
+      expected += blocks(p, comm.rank());
+      for (std::size_t i = 0; i < blocks(comm.rank(), p); ++i) send.push_back(comm.rank() * 1000 + p * 10 + static_cast<std::int64_t>(i));
+    }
+    std::vector<std::int64_t> receive(expected + 1, -1);  // one spare element stays untouched
+    comm.alltoallv(view(send), send_counts, view(receive), receive_counts);
+    std::size_t k = 0;
+    for (int p = 0; p < n(); ++p)
+      for (std::size_t i = 0; i < blocks(p, comm.rank()); ++i)
+        EXPECT_EQ(receive[k++], p * 1000 + comm.rank() * 10 + static_cast<std::int64_t>(i)) << "from rank " << p;
+    EXPECT_EQ(receive.back(), -1);
+  });
+}
+
+TEST_P(InProcessCollectives, AlltoallvRefusesCountsThePeerDoesNotExpect) {
+  if (n() < 2) GTEST_SKIP() << "needs two ranks";
+  EXPECT_THROW(run([&](Communicator& comm) {
+                 std::vector<float> send(4, 1.0f), receive(4, 0.0f);
+                 std::vector<std::size_t> send_counts(n(), 0), receive_counts(n(), 0);
+                 if (comm.rank() == 0) send_counts[1] = 2;  // rank 1 expects nothing from rank 0
+                 comm.alltoallv(view(send), send_counts, view(receive), receive_counts);
+               }),
+               Error);
+}
+
 TEST_P(InProcessCollectives, MixedDtypesInSequence) {
   run([&](Communicator& comm) {
     std::vector<std::uint8_t> bytes{100, static_cast<std::uint8_t>(comm.rank())};

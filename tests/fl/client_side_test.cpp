@@ -93,7 +93,7 @@ TEST(ClientSide, ScaffoldCorrectsGradientAndUpdatesControlOptionTwo) {
     ci[k] = (x_values[k] - y0[k]) / (kSteps * kLr);
     EXPECT_NEAR(accumulator.segment("control_delta")[k].item<double>(), ci[k], 1e-4);
   }
-  algorithm->client_states()->sync(local);
+  algorithm->client_states()->end_round(local);
   for (std::int64_t k = 0; k < kLength; ++k)
     EXPECT_NEAR(algorithm->client_states()->get(kClient)[k].item<double>(), ci[k], 1e-4);
 
@@ -137,7 +137,7 @@ TEST(ClientSide, ScaffoldGradientControlIsTheMeanRawGradientAndOptionTwoUnderSgd
       auto update = algorithms[i]->begin_client({kClient, round, xs[i], kLr});
       Accumulator accumulator = algorithms[i]->make_accumulator();
       update->finish(testing::train_least_squares(*update, xs[i], kClient, kSteps, kLr), accumulator);
-      algorithms[i]->client_states()->sync(local);
+      algorithms[i]->client_states()->end_round(local);
       algorithms[i]->server_update(xs[i], accumulator, round);
     }
     const auto option_two = testing::to_vector(algorithms[0]->client_states()->get(kClient));
@@ -155,7 +155,7 @@ TEST(ClientSide, ScaffoldGradientControlIsTheMeanRawGradientAndOptionTwoUnderSgd
   }
   Accumulator accumulator = algorithms[1]->make_accumulator();
   update->finish({start_x(), 2, 5}, accumulator);
-  algorithms[1]->client_states()->sync(local);
+  algorithms[1]->client_states()->end_round(local);
   for (std::int64_t k = 0; k < kLength; ++k)
     EXPECT_NEAR(algorithms[1]->client_states()->get(1)[k].item<double>(), 2.0, 1e-6) << k;
 }
@@ -176,7 +176,7 @@ std::vector<std::vector<double>> scaffold_client_controls(Algorithm& algorithm, 
     auto update = algorithm.begin_client({kClient, round, x, kLr});
     Accumulator accumulator = algorithm.make_accumulator();
     update->finish(testing::train_least_squares(*update, x, kClient, kSteps, kLr, direction), accumulator);
-    algorithm.client_states()->sync(local);
+    algorithm.client_states()->end_round(local);
     algorithm.server_update(x, accumulator, round);
     controls.push_back(testing::to_vector(algorithm.client_states()->get(kClient)));
   }
@@ -230,7 +230,7 @@ TEST(ClientSide, ScaffoldStepControlIsTheMeanOptimizerStep) {
   Accumulator accumulator = algorithm->make_accumulator();
   update->finish(outcome, accumulator);
   comm::LocalCommunicator local;
-  algorithm->client_states()->sync(local);
+  algorithm->client_states()->end_round(local);
   for (std::int64_t k = 0; k < kLength; ++k) {
     EXPECT_NEAR(outcome.params[k].item<double>(), w[k], 1e-5) << k;
     EXPECT_NEAR(algorithm->client_states()->get(kClient)[k].item<double>(), mean_sign[k], 1e-4) << k;

@@ -28,7 +28,7 @@ void run_round(Algorithm& algorithm, torch::Tensor& x, std::int64_t round) {
   reduce_to_root(accumulator, local);
   algorithm.server_update(x, accumulator, round);
   algorithm.unpack_global(algorithm.pack_global(x), x);
-  if (auto* states = algorithm.client_states()) states->sync(local);
+  if (auto* states = algorithm.client_states()) states->end_round(local);
 }
 
 TEST(Registry, ListsEveryServerAlgorithmAndBuildsEach) {
@@ -98,6 +98,8 @@ TEST_P(ResumeAndReset, ResumedRunEqualsUninterrupted) {
   TensorMap saved = first->state_dict();
   saved["x"] = x_resumed.clone();
   save_tensor_map(path, saved);
+  const auto shard = std::filesystem::path(path).replace_extension(".clients");  // client states live beside it
+  if (auto* states = first->client_states()) states->save_shard(shard);
   first.reset();
 
   TensorMap loaded = load_tensor_map(path);
@@ -107,6 +109,10 @@ TEST_P(ResumeAndReset, ResumedRunEqualsUninterrupted) {
   x_resumed = loaded.at("x");
   loaded.erase("x");
   second->load_state_dict(loaded);
+  if (auto* states = second->client_states()) {
+    states->load_shards(std::vector<std::filesystem::path>{shard});
+    std::filesystem::remove(shard);
+  }
   for (std::int64_t round = 3; round < 5; ++round) run_round(*second, x_resumed, round);
 
   EXPECT_TRUE(testing::bit_equal(x_resumed, x)) << x_resumed << " vs " << x;
@@ -115,6 +121,11 @@ TEST_P(ResumeAndReset, ResumedRunEqualsUninterrupted) {
   ASSERT_EQ(resumed_state.size(), expected_state.size());
   for (const auto& [name, tensor] : expected_state)
     EXPECT_TRUE(testing::bit_equal(resumed_state.at(name), tensor)) << name;
+  if (auto* states = uninterrupted->client_states()) {
+    EXPECT_EQ(second->client_states()->size(), states->size());
+    for (std::int64_t client = 0; client < kClients; ++client)
+      EXPECT_TRUE(testing::bit_equal(second->client_states()->get(client), states->get(client))) << "client " << client;
+  }
 }
 
 TEST_P(ResumeAndReset, ResetToANewLengthStartsFresh) {

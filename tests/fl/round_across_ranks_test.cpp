@@ -23,23 +23,29 @@ struct WorldResult {
   std::vector<std::vector<double>> reduced;  // rank 0's reduced accumulator, per round
   std::vector<torch::Tensor> x_of_rank;      // final x on each rank
   std::vector<std::map<std::string, torch::Tensor>> state_of_rank;  // final algorithm state per rank
+  std::vector<std::map<std::int64_t, torch::Tensor>> clients_of_rank;  // client states each rank keeps
 };
 
 WorldResult run_world(const std::string& name, int world_size) {
   WorldResult result;
   result.x_of_rank.resize(world_size);
   result.state_of_rank.resize(world_size);
+  result.clients_of_rank.resize(world_size);
   std::mutex mutex;
   std::vector<std::int64_t> samples(kClients);
   for (std::int64_t client = 0; client < kClients; ++client) samples[client] = testing::hand_samples(client);
 
   comm::run_in_process(world_size, [&](comm::Communicator& comm) {
     auto algorithm = make_algorithm(testing::fl_config(name), kClients);
+    // Homes: clients split evenly over the ranks; placement below ignores them, so states move.
+    const auto ownership = ClientOwnership::aligned_with_shards(std::vector<std::int32_t>(kClients, 0), comm.size());
+    if (auto* states = algorithm->client_states()) states->configure({.ownership = ownership, .rank = comm.rank()});
     algorithm->reset(kLength);
     const ClientSampler sampler(kClients, 5, /*seed=*/11);
     torch::Tensor x = torch::tensor({0.5f, -1.0f, 2.0f});
     for (std::int64_t round = 0; round < kRounds; ++round) {
       const auto placement = place_clients(sampler.cohort(round), samples, comm.size());
+      if (auto* states = algorithm->client_states()) states->begin_round(placement, comm);
       Accumulator accumulator = algorithm->make_accumulator();
       for (const std::int64_t client : placement[comm.rank()]) {
         auto update = algorithm->begin_client({client, round, x, kLr});
@@ -53,11 +59,14 @@ WorldResult run_world(const std::string& name, int world_size) {
       torch::Tensor buffer = comm.is_root() ? algorithm->pack_global(x) : torch::empty({algorithm->broadcast_size()});
       comm::broadcast(comm, buffer, 0);
       algorithm->unpack_global(buffer, x);
-      if (auto* states = algorithm->client_states()) states->sync(comm);
+      if (auto* states = algorithm->client_states()) states->end_round(comm);
     }
     std::lock_guard lock(mutex);
     result.x_of_rank[comm.rank()] = x.clone();
     result.state_of_rank[comm.rank()] = algorithm->state_dict();
+    if (auto* states = algorithm->client_states())
+      for (std::int64_t client = ownership.first(comm.rank()); client < ownership.end(comm.rank()); ++client)
+        if (states->contains(client)) result.clients_of_rank[comm.rank()][client] = states->get(client);
   });
   return result;
 }
@@ -78,7 +87,7 @@ TEST_P(RoundAcrossRanks, TwoAndThreeRanksMatchOneRank) {
             << world_size << " ranks, round " << round << ", accumulator element " << i;
     }
     EXPECT_TRUE(torch::allclose(many.x_of_rank[0], one.x_of_rank[0], 1e-6, 1e-7)) << world_size << " ranks";
-    // Every rank holds the same global state, bit for bit (broadcast and store sync).
+    // Every rank holds the same global state, bit for bit (the broadcast).
     for (int rank = 1; rank < world_size; ++rank) {
       EXPECT_TRUE(testing::bit_equal(many.x_of_rank[rank], many.x_of_rank[0])) << "rank " << rank;
       ASSERT_EQ(many.state_of_rank[rank].size(), many.state_of_rank[0].size());
@@ -92,12 +101,21 @@ TEST_P(RoundAcrossRanks, TwoAndThreeRanksMatchOneRank) {
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, RoundAcrossRanks, ::testing::Values("fedavg", "fedadam", "scaffold", "fednova"));
 
-TEST(RoundAcrossRanksScaffold, ClientControlsReachEveryRank) {
+TEST(RoundAcrossRanksScaffold, ClientControlsLiveAtHomeAndMatchOneRank) {
+  const WorldResult one = run_world("scaffold", 1);
   const WorldResult three = run_world("scaffold", 3);
-  const auto& states = three.state_of_rank[2];
-  std::int64_t clients_with_state = 0;
-  for (const auto& [key, tensor] : states) clients_with_state += key.starts_with("client_");
-  EXPECT_GE(clients_with_state, 5);  // at least the first cohort trained and left a cᵢ
+  ASSERT_GE(one.clients_of_rank[0].size(), 5u);  // at least the first cohort trained and left a cᵢ
+  std::size_t kept = 0;
+  for (int rank = 0; rank < 3; ++rank)
+    for (const auto& [client, state] : three.clients_of_rank[rank]) {
+      ++kept;
+      // Rank r is home to clients [r·7/3, (r+1)·7/3): 0-1, 2-3, 4-6.
+      EXPECT_TRUE(rank * kClients / 3 <= client && client < (rank + 1) * kClients / 3)
+          << "client " << client << " kept on rank " << rank << ", away from home";
+      ASSERT_TRUE(one.clients_of_rank[0].contains(client)) << client;
+      EXPECT_TRUE(torch::allclose(state, one.clients_of_rank[0].at(client), 1e-5, 1e-6)) << "client " << client;
+    }
+  EXPECT_EQ(kept, one.clients_of_rank[0].size());  // each state on exactly one rank
 }
 
 }  // namespace

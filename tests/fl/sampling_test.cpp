@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <numbers>
 #include <set>
 
@@ -35,12 +36,37 @@ TEST(ClientSampler, CohortIsSortedDistinctAndInRange) {
   }
 }
 
-TEST(ClientSampler, DrawsFromTheCohortStream) {
-  const ClientSampler sampler(30, 6, 5);
-  Rng rng(StreamKey{5, "cohort", 3, 0});
-  auto expected = rng.sample_without_replacement(30, 6);
-  std::sort(expected.begin(), expected.end());
-  EXPECT_EQ(sampler.cohort(3), expected);
+TEST(ClientSampler, EveryCohortIsEquallyLikely) {
+  // 10 choose 3 = 120 cohorts, 24,000 rounds: 200 expected each. Pearson's chi-square with 119
+  // degrees of freedom exceeds 180 with probability < 1e-4; each client's rate is 3/10.
+  const ClientSampler sampler(10, 3, 11);
+  std::map<std::vector<std::int64_t>, int> seen;
+  std::vector<int> picked(10, 0);
+  const int rounds = 24'000;
+  for (std::int64_t round = 0; round < rounds; ++round) {
+    const auto cohort = sampler.cohort(round);
+    ++seen[cohort];
+    for (const auto client : cohort) ++picked[static_cast<std::size_t>(client)];
+  }
+  ASSERT_EQ(seen.size(), 120u);
+  double chi_square = 0.0;
+  for (const auto& [cohort, count] : seen) chi_square += (count - 200.0) * (count - 200.0) / 200.0;
+  EXPECT_LT(chi_square, 180.0);
+  for (const int count : picked) EXPECT_NEAR(count / static_cast<double>(rounds), 0.3, 0.015);
+}
+
+TEST(ClientSampler, CostIndependentOfThePopulation) {
+  // An index of 10^12 clients would need 8 TB: the cohort is drawn in O(cohort) memory.
+  const std::int64_t population = 1'000'000'000'000;
+  const ClientSampler sampler(population, 200, 9);
+  const auto cohort = sampler.cohort(4);
+  ASSERT_EQ(cohort.size(), 200u);
+  EXPECT_TRUE(std::is_sorted(cohort.begin(), cohort.end()));
+  EXPECT_EQ(std::set<std::int64_t>(cohort.begin(), cohort.end()).size(), 200u);
+  EXPECT_GE(cohort.front(), 0);
+  EXPECT_LT(cohort.back(), population);
+  EXPECT_GT(cohort.back() - cohort.front(), population / 2);  // spread over the population, not a corner of it
+  EXPECT_EQ(cohort, ClientSampler(population, 200, 9).cohort(4));
 }
 
 TEST(ClientSampler, EveryClientIsDrawnEventually) {
@@ -149,6 +175,73 @@ TEST(Placement, RejectsUnknownOrRepeatedClients) {
   EXPECT_THROW(place_clients(std::vector<std::int64_t>{0, 3}, work, 2), Error);
   EXPECT_THROW(place_clients(std::vector<std::int64_t>{1, 1}, work, 2), Error);
   EXPECT_THROW(place_clients(std::vector<std::int64_t>{0}, work, 0), Error);
+}
+
+TEST(Ownership, BlocksOfWholeShards) {
+  // 10 clients in 4 shards (sizes 3, 2, 3, 2), 2 ranks: shards {0, 1} and {2, 3}.
+  const std::vector<std::int32_t> shard = {0, 0, 0, 1, 1, 2, 2, 2, 3, 3};
+  const auto ownership = ClientOwnership::aligned_with_shards(shard, 2);
+  EXPECT_EQ(ownership.first(0), 0);
+  EXPECT_EQ(ownership.end(0), 5);
+  EXPECT_EQ(ownership.first(1), 5);
+  EXPECT_EQ(ownership.end(1), 10);
+  for (std::int64_t client = 0; client < 10; ++client) EXPECT_EQ(ownership.home(client), client < 5 ? 0 : 1);
+  // Three ranks over four shards: 0 | 1 | 2, 3.
+  const auto three = ClientOwnership::aligned_with_shards(shard, 3);
+  EXPECT_EQ(three.home(2), 0);
+  EXPECT_EQ(three.home(3), 1);
+  EXPECT_EQ(three.home(5), 2);
+  EXPECT_EQ(three.home(9), 2);
+  EXPECT_THROW(three.home(10), Error);
+}
+
+TEST(Ownership, FewerShardsThanRanksSplitsClients) {
+  const std::vector<std::int32_t> shard(9, 0);
+  const auto ownership = ClientOwnership::aligned_with_shards(shard, 3);
+  for (std::int64_t client = 0; client < 9; ++client) EXPECT_EQ(ownership.home(client), client / 3);
+  // More ranks than clients: some ranks own nothing, every client still has one home.
+  const auto sparse = ClientOwnership::aligned_with_shards(std::vector<std::int32_t>{0, 0}, 4);
+  EXPECT_EQ(sparse.home(0), 0);
+  EXPECT_EQ(sparse.home(1), 2);
+}
+
+TEST(Placement, BalancedCohortStaysAtHome) {
+  // Equal work, the cohort split evenly between the two homes: nobody moves (plain LPT would
+  // interleave the clients over the ranks).
+  const std::vector<std::int64_t> work(100, 4);
+  const ClientOwnership ownership = ClientOwnership::aligned_with_shards(std::vector<std::int32_t>(100, 0), 2);
+  const std::vector<std::int64_t> cohort = {3, 10, 20, 49, 50, 61, 77, 99};
+  const auto placement = place_clients(cohort, work, 2, &ownership);
+  EXPECT_EQ(placement[0], (std::vector<std::int64_t>{3, 10, 20, 49}));
+  EXPECT_EQ(placement[1], (std::vector<std::int64_t>{50, 61, 77, 99}));
+  EXPECT_NE(place_clients(cohort, work, 2), placement);
+}
+
+TEST(Placement, HomeFirstNeverSlowerThanLpt) {
+  Rng rng(StreamKey{5, "placement-test", 1, 0});
+  const std::int64_t clients = 200;
+  std::int64_t at_home = 0, lpt_at_home = 0;  // over all trials
+  for (int trial = 0; trial < 50; ++trial) {
+    const int ranks = 2 + trial % 3;
+    std::vector<std::int64_t> work(clients);
+    for (auto& w : work) w = rng.range(1, trial % 2 == 0 ? 3 : 50);
+    const auto ownership = ClientOwnership::aligned_with_shards(std::vector<std::int32_t>(clients, 0), ranks);
+    // Skewed cohorts too: most clients from rank 0's block.
+    std::set<std::int64_t> picked;
+    while (picked.size() < 24) picked.insert(rng.range(0, trial % 4 == 0 ? clients / ranks - 1 : clients - 1));
+    const std::vector<std::int64_t> cohort(picked.begin(), picked.end());
+    const auto home_first = place_clients(cohort, work, ranks, &ownership);
+    const auto lpt = place_clients(cohort, work, ranks);
+    EXPECT_LE(makespan(home_first, work), makespan(lpt, work)) << "trial " << trial;
+    std::vector<std::int64_t> all;
+    for (int rank = 0; rank < ranks; ++rank) {
+      for (const auto client : home_first[rank]) at_home += ownership.home(client) == rank, all.push_back(client);
+      for (const auto client : lpt[rank]) lpt_at_home += ownership.home(client) == rank;
+    }
+    std::sort(all.begin(), all.end());
+    EXPECT_EQ(all, cohort);
+  }
+  EXPECT_GT(at_home, lpt_at_home + lpt_at_home / 4);
 }
 
 TEST(LrSchedule, CosineDecaysFromLrTowardsMinLr) {

@@ -208,7 +208,7 @@ TEST(ServerAlgorithms, ScaffoldMovesXLikeFedAvgAndControlByControlDeltasOverN) {
       EXPECT_NEAR(x[k].item<double>(), ref_x[k], kTolerance) << "x, round " << round << " element " << k;
       EXPECT_NEAR(packed[kLength + k].item<double>(), ref_c[k], 1e-4) << "c, round " << round << " element " << k;
     }
-    algorithm->client_states()->sync(local);
+    algorithm->client_states()->end_round(local);
   }
   for (std::int64_t client = 0; client < num_clients; ++client)
     for (std::int64_t k = 0; k < kLength; ++k)

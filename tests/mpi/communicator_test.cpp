@@ -104,6 +104,27 @@ TEST_F(Collectives, ReduceToLastRankSumsThere) {
   }
 }
 
+TEST_F(Collectives, AlltoallvDeliversEachBlockToItsRank) {
+  // Rank r sends (r + p) % 3 values to rank p: r·1000 + p·10 + i. Some blocks are empty.
+  const auto blocks = [&](int from, int to) { return static_cast<std::size_t>((from + to) % 3); };
+  std::vector<std::int64_t> send;
+  std::vector<std::size_t> send_counts, receive_counts;
+  std::size_t expected = 0;
+  for (int p = 0; p < n(); ++p) {
+    send_counts.push_back(blocks(rank(), p));
+    receive_counts.push_back(blocks(p, rank()));
+    expected += blocks(p, rank());
+    for (std::size_t i = 0; i < blocks(rank(), p); ++i) send.push_back(rank() * 1000 + p * 10 + static_cast<std::int64_t>(i));
+  }
+  std::vector<std::int64_t> receive(expected + 1, -1);  // one spare element stays untouched
+  comm->alltoallv(view(send), send_counts, view(receive), receive_counts);
+  std::size_t k = 0;
+  for (int p = 0; p < n(); ++p)
+    for (std::size_t i = 0; i < blocks(p, rank()); ++i)
+      EXPECT_EQ(receive[k++], p * 1000 + rank() * 10 + static_cast<std::int64_t>(i)) << "from rank " << p;
+  EXPECT_EQ(receive.back(), -1);
+}
+
 TEST_F(Collectives, BroadcastFromLastRankCopiesItsValues) {
   const int root = n() - 1;
   std::vector<float> values(3, -1.0f);

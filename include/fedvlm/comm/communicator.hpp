@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 namespace fedvlm::comm {
@@ -43,6 +44,13 @@ class Communicator {
   virtual void broadcast(Buffer buffer, int root) = 0;
   // `send` (count n on every rank) gathered into `receive` (count n * size), rank order.
   virtual void allgather(Buffer send, Buffer receive) = 0;
+  // Personalized exchange (MPI_Alltoallv with packed blocks): this rank sends send_counts[p]
+  // elements to rank p, the blocks lying one after the other in `send` in rank order, and
+  // receives receive_counts[p] elements from rank p into `receive`, in rank order. Both spans
+  // have size() entries; what p sends to q must be what q expects from p. Moves of per-client
+  // state for clients trained away from home use it (host buffers).
+  virtual void alltoallv(Buffer send, std::span<const std::size_t> send_counts, Buffer receive,
+                         std::span<const std::size_t> receive_counts) = 0;
   virtual void barrier() = 0;
   // Ends the whole job (all ranks) after a fatal error on this one. Never returns.
   [[noreturn]] virtual void abort(int exit_code) = 0;

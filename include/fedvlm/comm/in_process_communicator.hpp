@@ -51,14 +51,15 @@ class InProcessWorld {
   std::string describe_ranks() const;
 
   // One rank's side of a collective, as InProcessCommunicator records it.
-  enum class Kind { Allreduce, Reduce, Broadcast, Allgather, Barrier };
+  enum class Kind { Allreduce, Reduce, Broadcast, Allgather, Alltoallv, Barrier };
   struct Call {
     Kind kind = Kind::Barrier;
     Buffer buffer;   // allreduce/reduce/broadcast: in and out; allgather: send
-    Buffer receive;  // allgather only
+    Buffer receive;  // allgather and alltoallv only
     ReduceOp op = ReduceOp::Sum;
     int root = 0;
     std::string signature;  // e.g. "allreduce(float32 x 4, sum)": equal on all ranks or a mismatch
+    std::vector<std::size_t> send_counts, receive_counts;  // alltoallv only
   };
 
  private:
@@ -98,6 +99,8 @@ class InProcessCommunicator final : public Communicator {
   void reduce(Buffer buffer, ReduceOp op, int root) override;
   void broadcast(Buffer buffer, int root) override;
   void allgather(Buffer send, Buffer receive) override;
+  void alltoallv(Buffer send, std::span<const std::size_t> send_counts, Buffer receive,
+                 std::span<const std::size_t> receive_counts) override;
   void barrier() override;
   // Poisons the world (the other ranks throw WorldPoisoned) and throws InProcessAbort here.
   [[noreturn]] void abort(int exit_code) override;

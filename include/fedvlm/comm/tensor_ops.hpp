@@ -20,5 +20,10 @@ void reduce(Communicator& comm, torch::Tensor& tensor, ReduceOp op, int root);
 void broadcast(Communicator& comm, torch::Tensor& tensor, int root);
 // Every rank's `send` (same shape on all ranks), stacked in rank order: shape [size, *send.shape].
 torch::Tensor allgather(Communicator& comm, const torch::Tensor& send);
+// Rows of a 2-D tensor [n, width] exchanged between ranks: the first send_rows[0] rows go to
+// rank 0, the next send_rows[1] to rank 1, ...; returns [Σ receive_rows, width], the rows from
+// rank 0 first. Every pair of ranks must agree on how many rows pass between them.
+torch::Tensor alltoallv(Communicator& comm, const torch::Tensor& send, std::span<const std::int64_t> send_rows,
+                        std::span<const std::int64_t> receive_rows);
 
 }  // namespace fedvlm::comm

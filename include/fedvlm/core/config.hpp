@@ -112,6 +112,8 @@ struct RunConfig {
   std::string comm = "auto";          // auto | local | mpi | nccl
   std::string log_level = "info";
   std::int64_t progress_seconds = 10; // minimum seconds between progress lines
+  double client_cache_mb = 512;       // client training data cached per rank (LRU by bytes)
+  double client_state_mb = 1024;      // per-client algorithm state resident per rank; the rest spills
 };
 
 struct Config {

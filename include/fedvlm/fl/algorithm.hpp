@@ -3,7 +3,8 @@
 // 1-D tensor of length n (x: the global vector, y: a client's local vector).
 //
 // One round, as the simulation loop drives it (DESIGN.md §3):
-//   every rank:  Accumulator acc = algorithm.make_accumulator();
+//   every rank:  if (auto* states = algorithm.client_states()) states->begin_round(placement, comm);
+//                Accumulator acc = algorithm.make_accumulator();
 //                for each client placed on this rank (in increasing client id):
 //                  auto update = algorithm.begin_client({client, round, x, local_lr});
 //                  local steps: loss.backward(); update->adjust_gradient(grad, y);
@@ -13,7 +14,7 @@
 //   rank 0:      algorithm.server_update(x, acc, round);
 //   every rank:  buffer = root ? algorithm.pack_global(x) : empty(algorithm.broadcast_size())
 //                comm.broadcast(buffer, 0); algorithm.unpack_global(buffer, x);
-//                if (auto* states = algorithm.client_states()) states->sync(comm);
+//                if (auto* states = algorithm.client_states()) states->end_round(comm);
 //
 // Threads: ClientUpdate objects of different clients may run concurrently (begin_client and
 // adjust_gradient are thread-safe); finish() folds into an Accumulator, which is not: call it
@@ -88,6 +89,7 @@ class Algorithm {
   // A zeroed accumulator with this algorithm's layout, on device().
   virtual Accumulator make_accumulator() const = 0;
   // Per-client state kept across rounds (SCAFFOLD's cᵢ), or nullptr when the algorithm has none.
+  // It is not part of state_dict(): each rank checkpoints its own shard (ClientStateStore).
   virtual ClientStateStore* client_states() { return nullptr; }
 
   // ---- server side (rank 0) ----

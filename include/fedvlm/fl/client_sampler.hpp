@@ -13,6 +13,7 @@ class ClientSampler {
   ClientSampler(std::int64_t num_clients, std::int64_t clients_per_round, std::uint64_t seed);
 
   // clients_per_round distinct ids from [0, num_clients), uniform without replacement, sorted.
+  // O(clients_per_round) time and memory (Floyd's algorithm), whatever num_clients.
   std::vector<std::int64_t> cohort(std::int64_t round) const;
 
   std::int64_t num_clients() const { return num_clients_; }

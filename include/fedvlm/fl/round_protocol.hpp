@@ -1,7 +1,7 @@
 // The round protocol after local training (DESIGN.md section 3, steps 4-5), in one place for the
 // round loop and the tests: the one reduce of the accumulator to rank 0, the server step there,
 // the broadcast of the new global vector (and whatever global state clients need), and the
-// sync of per-client state. Every rank calls it with its own accumulator; afterwards every rank
+// return of per-client states trained away from home (ClientStateStore::end_round). Every rank calls it with its own accumulator; afterwards every rank
 // holds the same x.
 #pragma once
 
@@ -19,7 +19,7 @@ struct RoundProtocolReport {
   bool server_step_taken = false;  // rank 0; false: the cohort's total weight was 0, x is unchanged
   double reduce_seconds = 0.0;
   double server_seconds = 0.0;     // rank 0
-  double broadcast_seconds = 0.0;  // the broadcast and the client-state sync
+  double broadcast_seconds = 0.0;  // the broadcast and the client-state moves
 };
 
 // A cohort whose total weight is 0 (every sampled client holds no samples under fl.weighting =

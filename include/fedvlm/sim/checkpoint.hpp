@@ -4,9 +4,13 @@
 //   trained_names    uint8 [..]  newline-joined names of every parameter any round of the
 //                                strategy trains (F-2stage: connector and LoRA), model order
 //   trained_values   float32 [n] their values, flat, in that order
-//   algorithm_*      the algorithm's state_dict (server state, replicated globals, client states)
+//   algorithm_*      the algorithm's state_dict (server state, replicated globals)
 //   extra_json       uint8 [..]  JSON text: metrics so far (final, best), trained samples, times
 //   fingerprint_json uint8 [..]  JSON text: what the checkpoint belongs to (RunFingerprint)
+//   client_state_shards int64 [1] how many ranks wrote a client-state shard beside it (0: none)
+// With per-client state (SCAFFOLD), each rank first writes its home clients' states atomically
+// to round-NNNNNN.clients-RRRRR.bin; rank 0 writes round-NNNNNN.pt once every shard is complete,
+// so a checkpoint file means its shards are there.
 // The random streams need nothing saved: every draw is keyed by (seed, purpose, round, client).
 #pragma once
 
@@ -47,9 +51,17 @@ struct RunState {
   fl::TensorMap algorithm_state;  // CPU tensors
   nlohmann::json extra = nlohmann::json::object();
   RunFingerprint fingerprint;
+  std::int64_t client_state_shards = -1;  // -1: a checkpoint from before client-state shards
 };
 
 std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, std::int64_t rounds_done);
+// Rank `rank`'s client-state shard of `checkpoint`.
+std::filesystem::path client_state_shard_path(const std::filesystem::path& checkpoint, int rank);
+// The `shards` shard paths of `checkpoint`; InputError when one is missing.
+std::vector<std::filesystem::path> client_state_shard_paths(const std::filesystem::path& checkpoint,
+                                                            std::int64_t shards);
+// Where rank `rank` spills client states beyond run.client_state_mb (scratch, not a checkpoint).
+std::filesystem::path client_state_spill_file(const std::filesystem::path& run_dir, int rank);
 
 // The state of `model` after `rounds_done` rounds: every parameter the strategy ever trains.
 // `algorithm_state` and `extra` are copied in as given.

@@ -2,7 +2,9 @@
 // carried through checkpoints so a resumed run reports the same as an uninterrupted one.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +22,9 @@ class RunSummary {
   void add_trained_samples(std::int64_t samples) { trained_samples_ += samples; }
   // Folds this session's clock into the totals (time before a resume is kept).
   void set_time(const RoundClock& clock);
+  // summary.json "memory": per rank (rows), this session's peak resident bytes, client states
+  // kept, client states spilled, and bytes of resident client states (int64 [ranks, 4]).
+  void set_memory(std::vector<std::array<std::int64_t, 4>> per_rank) { memory_ = std::move(per_rank); }
 
   const eval::MetricsTable& final_table() const { return final_; }
   double prior_seconds() const { return prior_seconds_; }
@@ -40,7 +45,11 @@ class RunSummary {
   double session_seconds_ = 0.0;
   std::map<std::string, double> prior_parts_;
   std::map<std::string, double> session_parts_;
+  std::vector<std::array<std::int64_t, 4>> memory_;
 };
+
+// This process's peak resident set size so far (getrusage), in bytes.
+std::int64_t peak_rss_bytes();
 
 // Higher is better for every metric but the loss.
 bool metric_improves(const std::string& metric, double candidate, double incumbent);

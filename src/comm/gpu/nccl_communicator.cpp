@@ -100,6 +100,32 @@ void NcclCommunicator::allgather(Buffer send, Buffer receive) {
                                   current_stream()));
 }
 
+void NcclCommunicator::alltoallv(Buffer send, std::span<const std::size_t> send_counts, Buffer receive,
+                                 std::span<const std::size_t> receive_counts) {
+  FEDVLM_CHECK(send.on_device == receive.on_device,
+               "nccl alltoallv: send and receive must both be device or both host buffers");
+  if (!send.on_device) return mpi_->alltoallv(send, send_counts, receive, receive_counts);
+  detail::check_alltoallv_buffers(*this, send, send_counts, receive, receive_counts);
+  check_on_my_device(send, "alltoallv");
+  check_on_my_device(receive, "alltoallv");
+  // One group of point-to-point calls: NCCL pairs each send with the peer's matching receive.
+  const std::size_t element = dtype_size(send.dtype);
+  std::size_t sent = 0, received = 0;
+  FEDVLM_CHECK_NCCL(ncclGroupStart());
+  for (int peer = 0; peer < size(); ++peer) {
+    const auto p = static_cast<std::size_t>(peer);
+    if (send_counts[p] > 0)
+      FEDVLM_CHECK_NCCL(ncclSend(static_cast<const char*>(send.data) + sent * element, send_counts[p],
+                                 nccl_datatype(send.dtype), peer, comm_, current_stream()));
+    if (receive_counts[p] > 0)
+      FEDVLM_CHECK_NCCL(ncclRecv(static_cast<char*>(receive.data) + received * element, receive_counts[p],
+                                 nccl_datatype(receive.dtype), peer, comm_, current_stream()));
+    sent += send_counts[p];
+    received += receive_counts[p];
+  }
+  FEDVLM_CHECK_NCCL(ncclGroupEnd());
+}
+
 void NcclCommunicator::barrier() {
   // Work queued before the barrier is finished when it returns, as with the host backends.
   FEDVLM_CHECK_CUDA(cudaStreamSynchronize(current_stream()));

@@ -30,6 +30,8 @@ class NcclCommunicator final : public Communicator {
   void reduce(Buffer buffer, ReduceOp op, int root) override;
   void broadcast(Buffer buffer, int root) override;
   void allgather(Buffer send, Buffer receive) override;
+  void alltoallv(Buffer send, std::span<const std::size_t> send_counts, Buffer receive,
+                 std::span<const std::size_t> receive_counts) override;
   void barrier() override;
   [[noreturn]] void abort(int exit_code) override;
 

@@ -12,8 +12,9 @@
 // rescales the correction coordinate by coordinate; "steps" keeps controls and correction in
 // the units of the optimizer's own steps. Either way the client contributes Δcᵢ = cᵢ⁺ − cᵢ.
 //   server: x ← x + η_g·Δ;  c ← c + (|S|/N)·mean_S Δcᵢ = c + Σ_S Δcᵢ / N
-// c is replicated on every rank through the round's broadcast ([x, c]); the cᵢ live in the
-// replicated ClientStateStore. A client that took no step keeps its cᵢ and contributes Δcᵢ = 0.
+// c is replicated on every rank through the round's broadcast ([x, c]); each cᵢ lives in the
+// ClientStateStore of client i's home rank (checkpointed as that rank's shard, not in the
+// algorithm state). A client that took no step keeps its cᵢ and contributes Δcᵢ = 0.
 #include <fmt/format.h>
 
 #include "base.hpp"
@@ -87,7 +88,10 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
 class Scaffold final : public detail::AlgorithmBase {
  public:
   Scaffold(const Config& config, std::int64_t num_clients)
-      : AlgorithmBase(config), control_(config.get<std::string>("fl.scaffold_control")), num_clients_(num_clients) {}
+      : AlgorithmBase(config),
+        control_(config.get<std::string>("fl.scaffold_control")),
+        num_clients_(num_clients),
+        client_controls_(ClientStateOptions{.ownership = ClientOwnership(num_clients)}) {}
   std::string name() const override { return "scaffold"; }
 
   std::unique_ptr<ClientUpdate> begin_client(const ClientContext& context) override {
@@ -134,23 +138,18 @@ class Scaffold final : public detail::AlgorithmBase {
   void save_state(TensorMap& state) const override {
     detail::put_state(state, "server_control", server_control_);
     state["num_clients"] = torch::tensor({num_clients_}, torch::kInt64);
-    for (auto& [name, tensor] : client_controls_.state_dict()) state[name] = tensor;
   }
   void load_state(const TensorMap& state) override {
     const auto saved = state.find("num_clients");
     FEDVLM_CHECK(saved != state.end() && saved->second.item<std::int64_t>() == num_clients_,
                  "scaffold checkpoint state is for a different number of clients (this run has {})", num_clients_);
     detail::take_state(state, "server_control", server_control_);
-    TensorMap clients;
-    for (const auto& [name, tensor] : state)
-      if (name.starts_with("client_")) clients[name] = tensor;
-    client_controls_.load_state_dict(clients);
   }
 
   std::string control_;  // fl.scaffold_control
   std::int64_t num_clients_;
   torch::Tensor server_control_;        // c, replicated on every rank
-  ClientStateStore client_controls_;    // cᵢ, replicated on every rank
+  ClientStateStore client_controls_;    // cᵢ of the clients at home on this rank
 };
 
 }  // namespace
