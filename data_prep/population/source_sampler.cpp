@@ -11,7 +11,11 @@ namespace fedvlm::prep {
 
 void check_population_partition(const PartitionParams& params) {
   make_partitioner(params.method);  // unknown names: the usual message listing them
-  if (params.method == "iid" || params.method == "dirichlet-mix") return;
+  if (params.method == "iid") return;
+  if (params.method == "dirichlet-mix") {
+    if (!(params.alpha > 0.0)) throw InputError(fmt::format("--partition dirichlet-mix needs --alpha > 0, got {}", params.alpha));
+    return;
+  }
   if (params.method == "dirichlet")
     throw InputError(
         "--partition dirichlet splits each class's pool images over the clients, which does not apply when "

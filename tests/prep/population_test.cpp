@@ -144,6 +144,9 @@ TEST(PopulationPartition, RefusedPartitionsAreClearInputErrors) {
     const auto refused = error_of([&] { build_fashion(options); });
     EXPECT_NE(refused.find("--partition " + method + " does not apply with --samples-per-client"), std::string::npos) << refused;
   }
+  options.partition.method = "dirichlet-mix";
+  options.partition.alpha = 0.0;
+  EXPECT_NE(error_of([&] { build_fashion(options); }).find("--partition dirichlet-mix needs --alpha > 0, got 0"), std::string::npos);
   options.partition.method = "iid";
   options.samples_per_client = "lognormal:0,1";
   EXPECT_NE(error_of([&] { build_fashion(options); }).find("--samples-per-client lognormal:0,1: MEAN must be positive"),
