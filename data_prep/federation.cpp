@@ -1,6 +1,8 @@
 #include "federation.hpp"
 
 #include <algorithm>
+#include <future>
+#include <numeric>
 #include <sstream>
 #include <unordered_map>
 
@@ -69,6 +71,29 @@ std::vector<std::int64_t> all_rows(std::size_t n) {
 
 std::string format_number(double value) { return fmt::format("{}", value); }
 
+// What every build records: names, shape and the partition parameters shared by both modes.
+data::DatasetInfo dataset_info(const FederationSpec& spec, const data::Tokenizer& tokenizer) {
+  data::DatasetInfo info;
+  info.name = spec.name;
+  info.tasks = spec.tasks;
+  info.class_names = spec.class_names;
+  info.num_clients = spec.num_clients;
+  info.image_shape = spec.image_shape;
+  info.partition = spec.extra_attributes;
+  info.partition["partition"] = spec.partition.method;
+  info.partition["alpha"] = format_number(spec.partition.alpha);
+  info.partition["min_samples"] = std::to_string(spec.partition.min_samples);
+  info.partition["seed"] = std::to_string(spec.partition.seed);
+  info.tokenizer_model = tokenizer.serialized();
+  return info;
+}
+
+void write_public_and_test(data::DatasetWriter& writer, const FederationSpec& spec, const FederationSplits& splits,
+                           CachedEncoder& encoder) {
+  writer.write_split("public", encode(splits.public_samples, all_rows(splits.public_samples.size()), spec.image_shape, encoder));
+  writer.write_split("test", encode(splits.test, all_rows(splits.test.size()), spec.image_shape, encoder));
+}
+
 }  // namespace
 
 void check_output_free(const std::filesystem::path& out, bool force) {
@@ -108,26 +133,12 @@ FederationSummary write_federation(const FederationSpec& spec, const FederationS
 
   const auto tokenizer = make_tokenizer(spec, splits);
   CachedEncoder encoder(tokenizer);
-
-  data::DatasetInfo info;
-  info.name = spec.name;
-  info.tasks = spec.tasks;
-  info.class_names = spec.class_names;
-  info.num_clients = spec.num_clients;
-  info.image_shape = spec.image_shape;
-  info.partition = spec.extra_attributes;
-  info.partition["partition"] = spec.partition.method;
-  info.partition["alpha"] = format_number(spec.partition.alpha);
+  auto info = dataset_info(spec, tokenizer);
   info.partition["task_alpha"] = format_number(spec.partition.task_alpha);
   info.partition["quantity_dist"] = spec.partition.quantity_dist;
   info.partition["sigma"] = format_number(spec.partition.sigma);
-  info.partition["min_samples"] = std::to_string(spec.partition.min_samples);
-  info.partition["seed"] = std::to_string(spec.partition.seed);
-  info.tokenizer_model = tokenizer.serialized();
-
-  data::DatasetWriter writer(spec.out, info, std::min(spec.shards, spec.num_clients), spec.force);
-  writer.write_split("public", encode(splits.public_samples, all_rows(splits.public_samples.size()), spec.image_shape, encoder));
-  writer.write_split("test", encode(splits.test, all_rows(splits.test.size()), spec.image_shape, encoder));
+  data::DatasetWriter writer(spec.out, std::move(info), std::min(spec.shards, spec.num_clients), spec.force);
+  write_public_and_test(writer, spec, splits, encoder);
 
   // Rows of each client, in sample order (a counting sort keeps the output deterministic).
   FederationSummary summary;
@@ -145,6 +156,54 @@ FederationSummary write_federation(const FederationSpec& spec, const FederationS
     writer.write_client(c, encode(splits.train, client_rows, spec.image_shape, encoder));
     progress.advance();
   }
+  writer.commit();
+  progress.finish();
+  summary.public_samples = static_cast<std::int64_t>(splits.public_samples.size());
+  summary.test_samples = static_cast<std::int64_t>(splits.test.size());
+  summary.vocab_size = tokenizer.vocab_size();
+  return summary;
+}
+
+FederationSummary write_population(const FederationSpec& spec, const FederationSplits& splits,
+                                   std::span<const std::int64_t> planned_sizes, const ClientBlockRenderer& render) {
+  check_output_free(spec.out, spec.force);
+  if (spec.shards <= 0) throw InputError(fmt::format("--shards must be positive, got {}", spec.shards));
+  FEDVLM_CHECK(static_cast<std::int64_t>(planned_sizes.size()) == spec.num_clients, "{} planned sizes for {} clients",
+               planned_sizes.size(), spec.num_clients);
+  const auto tokenizer = make_tokenizer(spec, splits);
+  CachedEncoder encoder(tokenizer);
+  data::DatasetWriter writer(spec.out, dataset_info(spec, tokenizer), std::min(spec.shards, spec.num_clients), spec.force);
+  write_public_and_test(writer, spec, splits, encoder);
+
+  // Blocks of whole clients of about kPopulationBlockSamples samples: a block is rendered (in
+  // parallel) while the previous one is encoded and written, then dropped.
+  std::vector<std::int64_t> block_starts{0};
+  for (std::int64_t c = 0, in_block = 0; c < spec.num_clients; ++c) {
+    in_block += planned_sizes[static_cast<std::size_t>(c)];
+    if (in_block >= kPopulationBlockSamples || c + 1 == spec.num_clients) {
+      block_starts.push_back(c + 1);
+      in_block = 0;
+    }
+  }
+  FederationSummary summary;
+  summary.client_sizes.reserve(static_cast<std::size_t>(spec.num_clients));
+  Progress progress("render and write clients", spec.num_clients);
+  auto write_block = [&](std::int64_t first, ClientBlock block) {
+    FEDVLM_CHECK(block.samples.size() == static_cast<std::size_t>(std::accumulate(block.sizes.begin(), block.sizes.end(), std::int64_t{0})),
+                 "a block of clients from {} has {} samples, its sizes sum differently", first, block.samples.size());
+    writer.write_clients(first, block.sizes, encode(block.samples, all_rows(block.samples.size()), spec.image_shape, encoder));
+    summary.client_sizes.insert(summary.client_sizes.end(), block.sizes.begin(), block.sizes.end());
+    progress.advance(static_cast<std::int64_t>(block.sizes.size()));
+  };
+  std::future<void> writing;
+  for (std::size_t b = 0; b + 1 < block_starts.size(); ++b) {
+    auto block = render(block_starts[b], block_starts[b + 1]);
+    FEDVLM_CHECK(static_cast<std::int64_t>(block.sizes.size()) == block_starts[b + 1] - block_starts[b],
+                 "rendered {} clients for the block [{}, {})", block.sizes.size(), block_starts[b], block_starts[b + 1]);
+    if (writing.valid()) writing.get();  // blocks are written in order, one at a time
+    writing = std::async(std::launch::async, write_block, block_starts[b], std::move(block));
+  }
+  if (writing.valid()) writing.get();
   writer.commit();
   progress.finish();
   summary.public_samples = static_cast<std::int64_t>(splits.public_samples.size());

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <map>
 #include <string>
 #include <vector>
@@ -51,5 +53,25 @@ void check_output_free(const std::filesystem::path& out, bool force);
 std::vector<std::string> parse_task_list(const std::string& comma_separated);
 
 FederationSummary write_federation(const FederationSpec& spec, const FederationSplits& splits);
+
+// Population mode (--samples-per-client): clients are generated, not partitioned from a list.
+struct ClientBlock {
+  std::vector<TextSample> samples;  // the block's samples, client after client
+  std::vector<std::int64_t> sizes;  // samples per client of the block
+};
+// Renders clients [first, end) (deterministically: the same block whatever the call order).
+using ClientBlockRenderer = std::function<ClientBlock(std::int64_t first, std::int64_t end)>;
+
+// Clients are handled in blocks of about this many (planned) samples.
+inline constexpr std::int64_t kPopulationBlockSamples = 32768;
+
+// Writes the public and test splits as write_federation does (splits.train is not read), then
+// streams the clients: blocks of whole clients whose planned sizes sum to about
+// kPopulationBlockSamples are rendered, encoded, written with one DatasetWriter::write_clients
+// call and dropped; rendering a block overlaps writing the previous one. Memory stays a few
+// blocks whatever the population size. planned_sizes (one per client) only shape the blocks:
+// the summary reports the sizes the renderer returned.
+FederationSummary write_population(const FederationSpec& spec, const FederationSplits& splits,
+                                   std::span<const std::int64_t> planned_sizes, const ClientBlockRenderer& render);
 
 }  // namespace fedvlm::prep

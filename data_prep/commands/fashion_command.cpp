@@ -18,6 +18,13 @@ void add_fashion_command(CLI::App& app) {
   command->add_option("--tasks", options->tasks, "Comma-separated tasks from cls,cap,vqa,ground; several = multi-task")
       ->capture_default_str();
   command->add_option("--clients", options->clients, "Number of clients")->capture_default_str();
+  command->add_option("--samples-per-client", options->samples_per_client,
+                      "Population mode: clients draw their samples from the client pool WITH replacement, each rendered "
+                      "afresh, so --clients may exceed the pool (millions). SPEC: N (every client N samples) or "
+                      "lognormal:MEAN,SIGMA[,MAX] (n = round(exp(N(mu, SIGMA))), mu = ln MEAN - SIGMA^2/2, so MEAN is the "
+                      "mean client size before rounding and clipping to [max(1, --min-samples), MAX]; MAX defaults to "
+                      "ceil(100 MEAN)). --partition: iid (default here) or dirichlet-mix --alpha A (a Dir(A) class mix per "
+                      "client). Clients are streamed to disk in blocks; see docs/datasets.md");
   command->add_option("--public-fraction", options->public_fraction,
                       "Fraction of the train images held out as the public split (pretraining, tokenizer)")
       ->capture_default_str();
@@ -26,14 +33,20 @@ void add_fashion_command(CLI::App& app) {
   command->add_option("--image-size", options->image_size, "Side of the square grayscale canvas")->capture_default_str();
   command->add_option("--vocab-size", options->vocab_size, "SentencePiece vocabulary size (an upper bound)")->capture_default_str();
   command->add_option("--tokenizer", options->tokenizer, "Use this SentencePiece .model instead of training one");
-  command->add_option("--shards", options->shards, "Number of shard files (contiguous client ranges)")->capture_default_str();
+  command->add_option("--shards", options->shards,
+                      "Number of shard files (contiguous client ranges; the simulator gives each MPI rank whole shards, so "
+                      "use at least as many as ranks). 0 = 4, or with --samples-per-client one per 32,768 samples (at "
+                      "least 4)")
+      ->capture_default_str();
   command->add_option("--on-error", options->on_error, "fail, or skip unusable items and count them")->capture_default_str();
   command->add_option("--threads", options->threads, "Rendering threads (0 = all cores; output does not depend on it)")
       ->capture_default_str();
   command->add_flag("--force", options->force, "Replace an existing output directory");
   options->partition.method = "dirichlet";
   add_partition_options(*command, options->partition);
-  command->callback([options] {
+  command->callback([options, command] {
+    // Population mode samples with replacement: the per-class `dirichlet` default does not apply.
+    if (!options->samples_per_client.empty() && command->count("--partition") == 0) options->partition.method = "iid";
     const auto summary = build_fashion(*options);
     log_federation_summary(options->out.string(), summary.federation);
     if (summary.skipped > 0) log::warn("{} items skipped", summary.skipped);

@@ -8,10 +8,13 @@
 #include <optional>
 
 #include "fashion/attributes.hpp"
+#include "fashion/fashion_population.hpp"
 #include "fashion/fashion_tasks.hpp"
 #include "fashion/idx_reader.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
+#include "population/samples_per_client.hpp"
+#include "population/source_sampler.hpp"
 #include "progress.hpp"
 
 namespace fedvlm::prep {
@@ -113,7 +116,39 @@ void check_options(const FashionOptions& options) {
   if (options.on_error != "fail" && options.on_error != "skip")
     throw InputError(fmt::format("unknown --on-error '{}': valid are fail, skip", options.on_error));
   if (options.clients <= 0) throw InputError(fmt::format("--clients must be positive, got {}", options.clients));
+  if (options.shards < 0) throw InputError(fmt::format("--shards must be positive (or 0: automatic), got {}", options.shards));
   make_partitioner(options.partition.method);  // unknown names fail before the slow work
+  if (!options.samples_per_client.empty()) {
+    parse_samples_per_client(options.samples_per_client, options.partition.min_samples);
+    check_population_partition(options.partition);
+  }
+}
+
+std::int64_t shard_count(const FashionOptions& options, std::span<const std::int64_t> planned_sizes) {
+  if (options.shards > 0) return options.shards;
+  if (planned_sizes.empty()) return kDefaultShards;
+  const std::int64_t samples = std::accumulate(planned_sizes.begin(), planned_sizes.end(), std::int64_t{0});
+  return std::max(kDefaultShards, (samples + kSamplesPerShard - 1) / kSamplesPerShard);
+}
+
+// Population mode: the pool is sampled with replacement, client by client, while writing.
+FederationSummary write_fashion_population(const FashionOptions& options, FederationSpec& spec,
+                                           const FederationSplits& splits, const LoadedSplit& train,
+                                           std::span<const std::int64_t> pool, const std::vector<std::string>& tasks,
+                                           std::int64_t& skipped) {
+  const auto samples_per_client = parse_samples_per_client(options.samples_per_client, options.partition.min_samples);
+  const auto sizes = draw_client_sample_counts(samples_per_client, options.partition.seed, options.clients);
+  spec.shards = shard_count(options, sizes);
+  spec.extra_attributes["samples_per_client"] = samples_per_client.text();
+  log::info("population: {} clients, {} samples drawn with replacement from {} pool images, {} shards", options.clients,
+            std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0}), pool.size(), std::min(spec.shards, options.clients));
+  FashionPopulation population{train.source(), pool, sizes, tasks, options.partition, options.image_size, options.threads,
+                               options.on_error == "skip"};
+  FashionPopulationRenderer renderer(std::move(population));
+  auto summary = write_population(spec, splits, sizes,
+                                  [&](std::int64_t first, std::int64_t end) { return renderer.render(first, end); });
+  skipped += renderer.skipped();
+  return summary;
 }
 
 }  // namespace
@@ -148,11 +183,11 @@ FashionSummary build_fashion(const FashionOptions& options) {
   std::sort(public_items.begin(), public_items.end());
   std::sort(client_items.begin(), client_items.end());
 
+  const bool population = !options.samples_per_client.empty();
   FederationSplits splits;
   splits.public_samples = render({&train, kTrainSplit, public_items, "render public"}, options, tasks, summary.skipped);
-  splits.train = render({&train, kTrainSplit, client_items, "render train"}, options, tasks, summary.skipped);
+  if (!population) splits.train = render({&train, kTrainSplit, client_items, "render train"}, options, tasks, summary.skipped);
   splits.test = render({&test, kTestSplit, test_items, "render test"}, options, tasks, summary.skipped);
-  if (summary.skipped > 0) log::warn("skipped {} unusable Fashion-MNIST items (--on-error skip)", summary.skipped);
 
   FederationSpec spec;
   spec.out = options.out;
@@ -164,11 +199,13 @@ FashionSummary build_fashion(const FashionOptions& options) {
   spec.partition = options.partition;
   spec.vocab_size = options.vocab_size;
   spec.tokenizer_file = options.tokenizer;
-  spec.shards = options.shards;
+  spec.shards = shard_count(options, {});
   spec.force = options.force;
   spec.extra_attributes["source"] = options.source.string();
   spec.extra_attributes["public_fraction"] = fmt::format("{}", options.public_fraction);
-  summary.federation = write_federation(spec, splits);
+  summary.federation = population ? write_fashion_population(options, spec, splits, train, client_items, tasks, summary.skipped)
+                                  : write_federation(spec, splits);
+  if (summary.skipped > 0) log::warn("skipped {} unusable Fashion-MNIST items (--on-error skip)", summary.skipped);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return summary;
 }

@@ -3,6 +3,9 @@
 // partitioner spreads over the clients; the t10k images form the test split. Each image becomes
 // one sample of one task (drawn from stream {seed, "prep-task", split, index}); rendering draws
 // from {seed, "prep-render", split, index}, so the output does not depend on thread count.
+// Population mode (samples_per_client set): the client pool is not partitioned; each client's
+// samples are drawn from it with replacement and rendered afresh (fashion/fashion_population.hpp),
+// streamed to disk block by block, so millions of clients fit in bounded memory.
 #pragma once
 
 #include <cstdint>
@@ -26,11 +29,16 @@ struct FashionOptions {
   int image_size = 32;
   int vocab_size = 256;
   std::filesystem::path tokenizer;
-  std::int64_t shards = 4;
+  std::string samples_per_client;  // empty: partition the pool; else population mode (population/samples_per_client.hpp)
+  std::int64_t shards = 0;         // 0: 4, or in population mode one per kSamplesPerShard planned samples (at least 4)
   bool force = false;
   std::string on_error = "fail";  // "skip": drop items with a bad label or no visible pixel, and count them
   int threads = 0;                // 0: all cores
 };
+
+// Population mode's automatic --shards: about this many samples (32 MiB of 32x32 images) per shard.
+inline constexpr std::int64_t kSamplesPerShard = 32768;
+inline constexpr std::int64_t kDefaultShards = 4;
 
 struct FashionSummary {
   FederationSummary federation;

@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <optional>
 
@@ -144,27 +145,55 @@ void DatasetWriter::write_split(const std::string& split, const Samples& samples
 }
 
 void DatasetWriter::write_client(std::int64_t client_id, const Samples& samples) {
+  const std::array<std::int64_t, 1> size{samples.size()};
+  write_clients(client_id, size, samples);
+}
+
+void DatasetWriter::write_clients(std::int64_t first_client, std::span<const std::int64_t> sizes, const Samples& samples) {
   std::lock_guard lock(h5::library_mutex());
   State& s = *state_;
+  const auto count = static_cast<std::int64_t>(sizes.size());
   FEDVLM_CHECK(!s.committed, "dataset {}: write_client after commit", s.target.string());
-  FEDVLM_CHECK(client_id == s.next_client && client_id < s.info.num_clients,
+  FEDVLM_CHECK(first_client == s.next_client && first_client + count <= s.info.num_clients,
                "dataset {}: write_client({}) but the next client must be {} of {} (in increasing order, each once)",
-               s.target.string(), client_id, s.next_client, s.info.num_clients);
-  s.check_content(samples, fmt::format("dataset {} client {}", s.target.string(), client_id));
-  const std::int64_t shard = s.info.client_shard[client_id];
-  if (shard != s.shard_index) {
-    s.finish_shard();
-    s.shard_file = h5::create_file(s.temporary / shard_file_name(shard));
-    s.shard_train.emplace(s.shard_file.get(), "train", s.info.image_shape);
-    s.shard_index = shard;
-    s.client_ptr = {0};
-    s.client_id.clear();
+               s.target.string(), first_client, s.next_client, s.info.num_clients);
+  FEDVLM_CHECK(samples.empty() || samples.image_shape == s.info.image_shape,
+               "dataset {}: client images are {}x{}x{}, the dataset's {}x{}x{}", s.target.string(),
+               samples.image_shape.channels, samples.image_shape.height, samples.image_shape.width,
+               s.info.image_shape.channels, s.info.image_shape.height, s.info.image_shape.width);
+  std::int64_t total = 0;
+  for (const auto size : sizes) {
+    FEDVLM_CHECK(size >= 0, "dataset {}: a client of {} samples", s.target.string(), size);
+    total += size;
   }
-  s.shard_train->append(samples);
-  s.client_ptr.push_back(s.shard_train->size());
-  s.client_id.push_back(client_id);
-  s.info.client_samples[client_id] = samples.size();
-  ++s.next_client;
+  FEDVLM_CHECK(total == samples.size(), "dataset {}: client sizes sum to {} but {} samples were given", s.target.string(),
+               total, samples.size());
+  s.check_content(samples, count == 1 ? fmt::format("dataset {} client {}", s.target.string(), first_client)
+                                      : fmt::format("dataset {} clients {}..{}", s.target.string(), first_client,
+                                                    first_client + count - 1));
+  // One append per run of clients that share a shard.
+  std::int64_t row = 0;
+  for (std::int64_t i = 0; i < count;) {
+    const std::int64_t shard = s.info.client_shard[first_client + i];
+    if (shard != s.shard_index) {
+      s.finish_shard();
+      s.shard_file = h5::create_file(s.temporary / shard_file_name(shard));
+      s.shard_train.emplace(s.shard_file.get(), "train", s.info.image_shape);
+      s.shard_index = shard;
+      s.client_ptr = {0};
+      s.client_id.clear();
+    }
+    const std::int64_t run_begin = row;
+    for (; i < count && s.info.client_shard[first_client + i] == shard; ++i) {
+      const std::int64_t client = first_client + i;
+      row += sizes[static_cast<std::size_t>(i)];
+      s.client_ptr.push_back(s.shard_train->size() + row - run_begin);
+      s.client_id.push_back(client);
+      s.info.client_samples[client] = sizes[static_cast<std::size_t>(i)];
+    }
+    s.shard_train->append_rows(samples, run_begin, row);
+  }
+  s.next_client += count;
 }
 
 void DatasetWriter::commit() {

@@ -76,22 +76,37 @@ void SplitAppender::append(const Samples& samples) {
                "{}: samples have images {}x{}x{}, the dataset {}x{}x{}", h5::describe(group_.get()),
                samples.image_shape.channels, samples.image_shape.height, samples.image_shape.width,
                image_shape_.channels, image_shape_.height, image_shape_.width);
-  if (samples.empty()) return;
-  std::vector<std::int64_t> prompt_ptr(samples.prompt_ptr.begin() + 1, samples.prompt_ptr.end());
-  for (auto& p : prompt_ptr) p += prompt_tokens_;
-  std::vector<std::int64_t> answer_ptr(samples.answer_ptr.begin() + 1, samples.answer_ptr.end());
-  for (auto& p : answer_ptr) p += answer_tokens_;
-  h5::append_rows<std::uint8_t>(images_.get(), samples.images);
-  h5::append_rows<std::uint8_t>(task_.get(), samples.task);
-  h5::append_rows<std::int32_t>(prompt_.get(), samples.prompt);
+  append_rows(samples, 0, samples.size());
+}
+
+void SplitAppender::append_rows(const Samples& samples, std::int64_t begin, std::int64_t end) {
+  FEDVLM_CHECK(0 <= begin && begin <= end && end <= samples.size(), "{}: rows [{}, {}) of {} samples",
+               h5::describe(group_.get()), begin, end, samples.size());
+  if (begin == end) return;
+  const auto first = static_cast<std::size_t>(begin), count = static_cast<std::size_t>(end - begin);
+  const auto pixels = static_cast<std::size_t>(image_shape_.numel());
+  const std::int64_t prompt_begin = samples.prompt_ptr[first], prompt_end = samples.prompt_ptr[first + count];
+  const std::int64_t answer_begin = samples.answer_ptr[first], answer_end = samples.answer_ptr[first + count];
+  std::vector<std::int64_t> prompt_ptr(samples.prompt_ptr.begin() + begin + 1, samples.prompt_ptr.begin() + end + 1);
+  for (auto& p : prompt_ptr) p += prompt_tokens_ - prompt_begin;
+  std::vector<std::int64_t> answer_ptr(samples.answer_ptr.begin() + begin + 1, samples.answer_ptr.begin() + end + 1);
+  for (auto& p : answer_ptr) p += answer_tokens_ - answer_begin;
+  const auto rows = [](const auto& values, std::size_t offset, std::size_t length) {
+    return std::span(values).subspan(offset, length);
+  };
+  h5::append_rows<std::uint8_t>(images_.get(), rows(samples.images, first * pixels, count * pixels));
+  h5::append_rows<std::uint8_t>(task_.get(), rows(samples.task, first, count));
+  h5::append_rows<std::int32_t>(prompt_.get(), rows(samples.prompt, static_cast<std::size_t>(prompt_begin),
+                                                    static_cast<std::size_t>(prompt_end - prompt_begin)));
   h5::append_rows<std::int64_t>(prompt_ptr_.get(), prompt_ptr);
-  h5::append_rows<std::int32_t>(answer_.get(), samples.answer);
+  h5::append_rows<std::int32_t>(answer_.get(), rows(samples.answer, static_cast<std::size_t>(answer_begin),
+                                                    static_cast<std::size_t>(answer_end - answer_begin)));
   h5::append_rows<std::int64_t>(answer_ptr_.get(), answer_ptr);
-  h5::append_rows<std::int32_t>(label_.get(), samples.label);
-  h5::append_rows<float>(box_.get(), samples.box);
-  rows_ += samples.size();
-  prompt_tokens_ += static_cast<std::int64_t>(samples.prompt.size());
-  answer_tokens_ += static_cast<std::int64_t>(samples.answer.size());
+  h5::append_rows<std::int32_t>(label_.get(), rows(samples.label, first, count));
+  h5::append_rows<float>(box_.get(), rows(samples.box, 4 * first, 4 * count));
+  rows_ += end - begin;
+  prompt_tokens_ += prompt_end - prompt_begin;
+  answer_tokens_ += answer_end - answer_begin;
 }
 
 SplitRows::SplitRows(hid_t file, const std::string& group, ImageShape image_shape, const Tokenizer& tokenizer)

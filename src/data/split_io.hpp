@@ -31,6 +31,8 @@ class SplitAppender {
  public:
   SplitAppender(hid_t file, const std::string& group, ImageShape image_shape);
   void append(const Samples& samples);
+  // Appends rows [begin, end) of samples that were already checked (one HDF5 write per array).
+  void append_rows(const Samples& samples, std::int64_t begin, std::int64_t end);
   std::int64_t size() const { return rows_; }
   hid_t group() const { return group_.get(); }
 

@@ -26,6 +26,14 @@ grep -q "did you mean 'fl.clients_per_round'" <<<"$out" || fail "typo error has 
 out=$("$prep" inspect "$work/no-such-dataset" 2>&1); code=$?
 [[ $code -eq 2 ]] || fail "fedvlm-prep inspect of a missing dataset: exit code $code, expected 2: $out"
 
+# Population mode: a bad --samples-per-client SPEC and the per-class dirichlet are bad input.
+out=$("$prep" fashion --out "$work/pop" --clients 10 --samples-per-client lognormal:0,1 2>&1); code=$?
+[[ $code -eq 2 ]] && grep -q -- "--samples-per-client lognormal:0,1: MEAN must be positive" <<<"$out" \
+  || fail "bad --samples-per-client: exit $code: $out"
+out=$("$prep" fashion --out "$work/pop" --clients 10 --samples-per-client 2 --partition dirichlet 2>&1); code=$?
+[[ $code -eq 2 ]] && grep -q "use --partition dirichlet-mix" <<<"$out" || fail "dirichlet in population mode: exit $code: $out"
+[[ ! -e "$work/pop" ]] || fail "a refused population build left $work/pop behind"
+
 out=$("$fedvlm" run --set fl.rounds=0 2>&1); code=$?
 [[ $code -eq 2 ]] && grep -q "fl.rounds = 0 is out of range" <<<"$out" || fail "out-of-range value accepted (exit $code): $out"
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ class DatasetWriter {
   // Every client 0..num_clients-1 exactly once, in increasing order (empty Samples allowed).
   // Shard k holds clients [k*K/S, (k+1)*K/S), S = min(num_shards, K); one shard is open at a time.
   void write_client(std::int64_t client_id, const Samples& samples);
+  // Clients first_client, first_client + 1, ... with sizes[i] samples each, concatenated in
+  // client order in `samples` (the sizes sum to samples.size()). The same as write_client for
+  // each, with one HDF5 append per array and shard touched: large populations write fast.
+  void write_clients(std::int64_t first_client, std::span<const std::int64_t> sizes, const Samples& samples);
   void commit();
 
  private:
