@@ -35,7 +35,8 @@ void bench_train(const Config& base_config, int repeats) {
                                                   : std::vector<std::string>{"F-C", "F-L", "F-CL", "full"};
   sim::Workbench bench = sim::open_workbench(config);
   sim::ClientData data(bench.dataset);
-  const data::Samples& samples = data.samples(0);
+  const sim::ClientData::Samples held = data.samples(0);
+  const data::Samples& samples = *held;
   const std::int64_t steps = 8;
   config.local.steps = steps;
   std::cout << fmt::format("train: client 0 ({} samples), batch {}, {} steps per repeat, {} torch threads\n",

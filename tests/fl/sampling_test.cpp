@@ -201,8 +201,10 @@ TEST(Ownership, FewerShardsThanRanksSplitsClients) {
   for (std::int64_t client = 0; client < 9; ++client) EXPECT_EQ(ownership.home(client), client / 3);
   // More ranks than clients: some ranks own nothing, every client still has one home.
   const auto sparse = ClientOwnership::aligned_with_shards(std::vector<std::int32_t>{0, 0}, 4);
-  EXPECT_EQ(sparse.home(0), 0);
-  EXPECT_EQ(sparse.home(1), 2);
+  // Blocks [r·2/4, (r+1)·2/4): ranks 0 and 2 own nothing, rank 1 owns client 0, rank 3 client 1.
+  EXPECT_EQ(sparse.home(0), 1);
+  EXPECT_EQ(sparse.home(1), 3);
+  EXPECT_TRUE(sparse.owns(1, 0) && !sparse.owns(0, 0) && !sparse.owns(2, 1));
 }
 
 TEST(Placement, BalancedCohortStaysAtHome) {
