@@ -21,6 +21,9 @@ struct OpenShard {
 // Open shards kept at once (least recently used closed first): a rank reads mostly the shards
 // of its home clients, and each open file holds HDF5 caches.
 constexpr std::size_t kMaxOpenShards = 8;
+// A client is read as one hyperslab, mostly once a round: a small chunk cache per dataset (an
+// image chunk larger than it is read without caching) keeps an open shard at ~2 MB, not ~10.
+constexpr std::size_t kShardChunkCacheBytes = 256 * 1024;
 
 }  // namespace
 
@@ -71,7 +74,7 @@ OpenShard& DatasetReader::State::shard(std::int64_t index) {
   }
   OpenShard open;
   open.last_used = ++shard_uses;
-  open.file = h5::open_file(dir / shard_file_name(index));
+  open.file = h5::open_file(dir / shard_file_name(index), false, kShardChunkCacheBytes);
   open.train.emplace(open.file.get(), "train", info.image_shape, token_checker());
   h5::Handle ptr = h5::open_dataset(open.train->group(), split_names::kClientPtr);
   h5::Handle ids = h5::open_dataset(open.train->group(), split_names::kClientId);

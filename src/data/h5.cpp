@@ -69,10 +69,12 @@ Handle create_file(const std::filesystem::path& path) {
   return Handle(FEDVLM_CHECK_HDF5(H5Fcreate(path.c_str(), H5F_ACC_EXCL, create.get(), H5P_DEFAULT)), H5Fclose);
 }
 
-Handle open_file(const std::filesystem::path& path, bool writable) {
+Handle open_file(const std::filesystem::path& path, bool writable, std::size_t chunk_cache_bytes) {
   if (!std::filesystem::exists(path)) throw InputError(fmt::format("{}: no such file", path.string()));
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(fmt::format("{}: not an HDF5 file", path.string()));
-  return Handle(FEDVLM_CHECK_HDF5(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT)),
+  Handle access(FEDVLM_CHECK_HDF5(H5Pcreate(H5P_FILE_ACCESS)), H5Pclose);
+  if (chunk_cache_bytes > 0) FEDVLM_CHECK_HDF5(H5Pset_cache(access.get(), 0, 101, chunk_cache_bytes, 0.75));
+  return Handle(FEDVLM_CHECK_HDF5(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, access.get())),
                 H5Fclose);
 }
 

@@ -45,7 +45,8 @@ std::string describe(hid_t object);
 std::string describe(hid_t location, const std::string& name);
 
 Handle create_file(const std::filesystem::path& path);
-Handle open_file(const std::filesystem::path& path, bool writable = false);  // InputError if not HDF5
+// InputError if not HDF5. chunk_cache_bytes > 0: each dataset's chunk cache (HDF5's default: 1 MB).
+Handle open_file(const std::filesystem::path& path, bool writable = false, std::size_t chunk_cache_bytes = 0);
 
 bool exists(hid_t location, const std::string& name);  // one path component
 // Creation properties of `property_class` (H5P_DATASET_CREATE, H5P_GROUP_CREATE) that record no

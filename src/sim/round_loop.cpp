@@ -2,6 +2,10 @@
 
 #include <cmath>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "fedvlm/comm/tensor_ops.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
@@ -18,6 +22,15 @@ namespace {
 
 bool due(std::int64_t every, std::int64_t rounds_done, std::int64_t total) {
   return rounds_done == total || (every > 0 && rounds_done % every == 0);
+}
+
+// Returns the heap's free pages to the OS. A round frees many state-sized blocks (client states
+// coming and going through the bounded store, visiting states, per-client tensors); glibc keeps
+// such freed blocks mapped, so without this a rank's RSS would creep above what it holds.
+void release_free_heap() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 bool any_rank_stopping(comm::Communicator& comm) {
@@ -65,6 +78,7 @@ RunOutcome RoundLoop::run(const TrainRound& train_round) {
 
     report_training(round + 1, accumulator, round_start);
     if (finish_round(round + 1)) return {.interrupted = true, .run_dir = run_.run_dir};
+    release_free_heap();
   }
   RunOutcome outcome{.run_dir = run_.run_dir};
   const fl::ClientStateStore* states = algorithm_->client_states();

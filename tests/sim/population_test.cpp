@@ -66,6 +66,19 @@ TEST_F(Population, SpillingChangesNoBitAndEachRankKeepsItsHomeClients) {
   EXPECT_FALSE(fs::exists(dir("spilled") / "client-states" / "rank-00000.spill"));  // scratch, gone after the run
 }
 
+TEST_F(Population, OldCheckpointsGoWithTheirShards) {
+  Config keep_two = config("keep-two", kSpill);
+  keep_two.checkpoint.keep = 2;
+  run(keep_two, 2);
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir("keep-two") / "checkpoints"))
+    files.push_back(entry.path().filename().string());
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"round-000003.clients-00000.bin", "round-000003.clients-00001.bin",
+                                             "round-000003.pt", "round-000004.clients-00000.bin",
+                                             "round-000004.clients-00001.bin", "round-000004.pt"}));
+}
+
 TEST_F(Population, SpilledStatesResumeBitExactlyOnAnyNumberOfRanks) {
   const torch::Tensor whole = run(config("whole", kSpill), 2);
 
