@@ -337,6 +337,10 @@ void validate(const Config& c) {
                                                "trains LoRA", c.finetune.stage1_rounds, c.fl.rounds));
   if (c.local.steps == 0 && c.local.epochs == 0)
     fail("local.epochs", "local.epochs and local.steps are both 0: clients would not train");
+  // run.device = auto is resolved when the model is placed (sim::LocalTrainer refuses bf16 there).
+  if (c.run.precision == "bf16" && c.run.device == "cpu")
+    fail("run.precision", "run.precision = \"bf16\" is CUDA autocast, but run.device = \"cpu\": use "
+                          "run.precision = \"fp32\" on the CPU, or run.device = \"cuda\"");
 }
 
 std::string dump_config(const Config& config) {

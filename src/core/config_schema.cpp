@@ -147,6 +147,10 @@ std::vector<Param> build_schema() {
             "never-trained weights); they split run.threads. Results do not depend on it.", positive),
       param("run.device", &C::run, &RunConfig::device, "Where ranks compute: cpu, cuda (one GPU per rank), auto.",
             {.choices = {"cpu", "cuda", "auto"}}),
+      param("run.precision", &C::run, &RunConfig::precision,
+            "Arithmetic of the local training forward pass: fp32, or bf16 (CUDA autocast: matrix products in "
+            "bfloat16, weights, gradients and the optimizer in fp32). bf16 needs run.device = cuda, or auto on a "
+            "GPU machine; on the CPU it is refused.", {.choices = {"fp32", "bf16"}}),
       param("run.comm", &C::run, &RunConfig::comm, "Communicator backend: auto (MPI under a launcher), local, mpi, nccl.",
             {.choices = {"auto", "local", "mpi", "nccl"}}),
       param("run.log_level", &C::run, &RunConfig::log_level, "Console log level of rank 0.",

@@ -5,6 +5,7 @@
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/rng.hpp"
 #include "fedvlm/model/flat_view.hpp"
+#include "autocast_scope.hpp"
 
 namespace fedvlm::sim {
 namespace {
@@ -22,7 +23,13 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const LocalConfig& local
 
 LocalTrainer::LocalTrainer(model::VisionLanguageModel& model, const Config& config, model::SpecialTokens special,
                            torch::Device device)
-    : model_(model), config_(config), special_(special), device_(device) {}
+    : model_(model), config_(config), special_(special), device_(device), bf16_(config.run.precision == "bf16") {
+  // The config refuses bf16 with run.device = cpu; run.device = auto lands here on the CPU.
+  if (bf16_ && !device_.is_cuda())
+    throw InputError(fmt::format("run.precision = \"bf16\" is CUDA autocast, but this rank computes on {} "
+                                 "(run.device = \"{}\"): use run.precision = \"fp32\" here",
+                                 device_.str(), config.run.device));
+}
 
 std::int64_t local_steps(const LocalConfig& local, std::int64_t samples) {
   if (local.steps > 0) return samples > 0 ? local.steps : 0;
@@ -87,7 +94,11 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
 
     const model::Batch batch = model::collate_training(samples, rows, special_).to(device_);
     optimizer->zero_grad();
-    torch::Tensor loss = model_.loss(batch);
+    torch::Tensor loss;
+    {
+      const AutocastScope autocast(bf16_);  // the forward pass only; backward follows its casts
+      loss = model_.loss(batch);
+    }
     loss.backward();
     if (update && update->adjusts_gradient()) {
       // The algorithm's term (FedProx, SCAFFOLD) acts on the flat gradient of the trainable vector.

@@ -288,3 +288,14 @@ TEST_F(ConfigFiles, RedeclarationsMustAgree) {
   EXPECT_NE(reference.find("| `fl.server_lr` | number | `1.0` | > 0 |"), std::string::npos);
   EXPECT_NE(reference.find("Unset: 7 with run.seed = 99; 5 otherwise."), std::string::npos);
 }
+
+TEST_F(ConfigFiles, Bf16PrecisionOnTheCpuIsRefusedNamingTheKeyAndValue) {
+  EXPECT_EQ(load_config({}).run.precision, "fp32");
+  const std::string message = error_of({.overrides = {"run.device=cpu", "run.precision=bf16"}});
+  EXPECT_NE(message.find("run.precision = \"bf16\""), std::string::npos) << message;
+  EXPECT_NE(message.find("run.device = \"cpu\""), std::string::npos) << message;
+  // On CUDA (or auto, resolved when the model is placed) the config is accepted.
+  EXPECT_EQ(load_config({.overrides = {"run.device=cuda", "run.precision=bf16"}}).run.precision, "bf16");
+  EXPECT_EQ(load_config({.overrides = {"run.device=auto", "run.precision=bf16"}}).run.precision, "bf16");
+  EXPECT_NE(error_of({.overrides = {"run.precision=fp16"}}).find("not one of: fp32, bf16"), std::string::npos);
+}

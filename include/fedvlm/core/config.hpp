@@ -109,6 +109,7 @@ struct RunConfig {
   std::int64_t threads = 0;           // torch intra-op threads per rank; 0: cores / local ranks
   std::int64_t parallel_clients = 1;  // clients a rank trains at once (threads, model replicas)
   std::string device = "cpu";         // cpu | cuda | auto
+  std::string precision = "fp32";     // fp32 | bf16 (autocast of the training forward pass, CUDA only)
   std::string comm = "auto";          // auto | local | mpi | nccl
   std::string log_level = "info";
   std::int64_t progress_seconds = 10; // minimum seconds between progress lines

@@ -3,6 +3,7 @@
 // the paper does every round), the algorithm's gradient hook, and gradient clipping, and hands
 // the final vector to the algorithm. Every random draw (batch order, dropout) comes from
 // streams keyed by (seed, round, client): the result does not depend on the rank.
+// run.precision = bf16 runs the forward pass under CUDA bf16 autocast (refused off CUDA).
 #pragma once
 
 #include <cstdint>
@@ -53,6 +54,7 @@ class LocalTrainer {
   const Config& config_;
   model::SpecialTokens special_;
   torch::Device device_;
+  bool bf16_;  // run.precision = bf16: the forward pass under CUDA bf16 autocast
 };
 
 }  // namespace fedvlm::sim
