@@ -94,6 +94,15 @@ void write_public_and_test(data::DatasetWriter& writer, const FederationSpec& sp
   writer.write_split("test", encode(splits.test, all_rows(splits.test.size()), spec.image_shape, encoder));
 }
 
+// What every builder reports besides the client sizes.
+FederationSummary finish_summary(FederationSummary summary, const FederationSplits& splits,
+                                 const data::Tokenizer& tokenizer) {
+  summary.public_samples = static_cast<std::int64_t>(splits.public_samples.size());
+  summary.test_samples = static_cast<std::int64_t>(splits.test.size());
+  summary.vocab_size = tokenizer.vocab_size();
+  return summary;
+}
+
 }  // namespace
 
 void check_output_free(const std::filesystem::path& out, bool force) {
@@ -158,10 +167,7 @@ FederationSummary write_federation(const FederationSpec& spec, const FederationS
   }
   writer.commit();
   progress.finish();
-  summary.public_samples = static_cast<std::int64_t>(splits.public_samples.size());
-  summary.test_samples = static_cast<std::int64_t>(splits.test.size());
-  summary.vocab_size = tokenizer.vocab_size();
-  return summary;
+  return finish_summary(std::move(summary), splits, tokenizer);
 }
 
 FederationSummary write_population(const FederationSpec& spec, const FederationSplits& splits,
@@ -206,10 +212,7 @@ FederationSummary write_population(const FederationSpec& spec, const FederationS
   if (writing.valid()) writing.get();
   writer.commit();
   progress.finish();
-  summary.public_samples = static_cast<std::int64_t>(splits.public_samples.size());
-  summary.test_samples = static_cast<std::int64_t>(splits.test.size());
-  summary.vocab_size = tokenizer.vocab_size();
-  return summary;
+  return finish_summary(std::move(summary), splits, tokenizer);
 }
 
 }  // namespace fedvlm::prep
