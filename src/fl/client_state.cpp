@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -33,20 +34,40 @@ void transfer_all(bool writing, int fd, char* data, std::int64_t bytes, std::int
   }
 }
 
-// One row per moved client: a flag (1: the state follows, 0: no state) and the state.
-torch::Tensor flagged_row(const torch::Tensor& state, std::int64_t length) {
-  torch::Tensor row = torch::zeros({length + 1});
-  if (state.defined()) {
-    row[0] = 1.0f;
-    row.narrow(0, 1, length).copy_(state);
-  }
-  return row;
-}
-
 std::vector<std::int64_t> row_counts(const std::vector<std::vector<std::int64_t>>& clients_per_rank) {
   std::vector<std::int64_t> counts;
   for (const auto& clients : clients_per_rank) counts.push_back(static_cast<std::int64_t>(clients.size()));
   return counts;
+}
+
+// One alltoallv of client states, a row per client: a flag (1: the state follows, 0: no state)
+// and the state. Rank p gets the states of outgoing[p] (state_of: undefined for none); the rows
+// from rank p are handed, in order, to receive(client, state) for the clients of incoming[p].
+void exchange_states(comm::Communicator& comm, std::int64_t length,
+                     const std::vector<std::vector<std::int64_t>>& outgoing,
+                     const std::vector<std::vector<std::int64_t>>& incoming,
+                     const std::function<torch::Tensor(std::int64_t)>& state_of,
+                     const std::function<void(std::int64_t, torch::Tensor)>& receive) {
+  std::int64_t rows = 0;
+  for (const auto& clients : outgoing) rows += static_cast<std::int64_t>(clients.size());
+  torch::Tensor send = torch::zeros({rows, length + 1});
+  std::int64_t row = 0;
+  for (const auto& clients : outgoing)
+    for (const std::int64_t client : clients) {
+      const torch::Tensor state = state_of(client);
+      if (state.defined()) {
+        send[row][0] = 1.0f;
+        send[row].narrow(0, 1, length).copy_(state);
+      }
+      ++row;
+    }
+  const torch::Tensor received = comm::alltoallv(comm, send, row_counts(outgoing), row_counts(incoming));
+  row = 0;
+  for (const auto& clients : incoming)
+    for (const std::int64_t client : clients) {
+      const torch::Tensor moved = received[row++];
+      receive(client, moved[0].item<float>() != 0.0f ? moved.narrow(0, 1, length).clone() : torch::Tensor());
+    }
 }
 
 }  // namespace
@@ -108,20 +129,10 @@ void ClientStateStore::begin_round(const std::vector<std::vector<std::int64_t>>&
     lent_.clear(), borrowed_.clear();
     return;
   }
-  std::vector<torch::Tensor> rows;
-  for (const auto& clients : lent_)
-    for (const std::int64_t client : clients) {
-      const auto found = home_.find(client);
-      rows.push_back(flagged_row(found == home_.end() ? torch::Tensor() : read_locked(client), state_length_));
-    }
-  const torch::Tensor send = rows.empty() ? torch::empty({0, state_length_ + 1}) : torch::stack(rows);
-  const torch::Tensor received = comm::alltoallv(comm, send, row_counts(lent_), row_counts(borrowed_));
-  std::int64_t row = 0;
-  for (const auto& clients : borrowed_)
-    for (const std::int64_t client : clients) {
-      const torch::Tensor moved = received[row++];
-      visitors_[client].state = moved[0].item<float>() != 0.0f ? moved.narrow(0, 1, state_length_).clone() : torch::Tensor();
-    }
+  exchange_states(
+      comm, state_length_, lent_, borrowed_,
+      [&](std::int64_t client) { return home_.contains(client) ? read_locked(client) : torch::Tensor(); },
+      [&](std::int64_t client, torch::Tensor state) { visitors_[client].state = std::move(state); });
 }
 
 void ClientStateStore::end_round(comm::Communicator& comm) {
@@ -130,20 +141,15 @@ void ClientStateStore::end_round(comm::Communicator& comm) {
     visitors_.clear();
     return;
   }
-  std::vector<torch::Tensor> rows;
-  for (const auto& clients : borrowed_)
-    for (const std::int64_t client : clients) {
-      const Visitor& visitor = visitors_.at(client);
-      rows.push_back(flagged_row(visitor.updated ? visitor.state : torch::Tensor(), state_length_));
-    }
-  const torch::Tensor send = rows.empty() ? torch::empty({0, state_length_ + 1}) : torch::stack(rows);
-  const torch::Tensor received = comm::alltoallv(comm, send, row_counts(borrowed_), row_counts(lent_));
-  std::int64_t row = 0;
-  for (const auto& clients : lent_)
-    for (const std::int64_t client : clients) {
-      const torch::Tensor moved = received[row++];
-      if (moved[0].item<float>() != 0.0f) store_home_locked(client, moved.narrow(0, 1, state_length_).clone());
-    }
+  exchange_states(
+      comm, state_length_, borrowed_, lent_,
+      [&](std::int64_t client) {
+        const Visitor& visitor = visitors_.at(client);
+        return visitor.updated ? visitor.state : torch::Tensor();
+      },
+      [&](std::int64_t client, torch::Tensor state) {
+        if (state.defined()) store_home_locked(client, std::move(state));
+      });
   visitors_.clear(), lent_.clear(), borrowed_.clear();
 }
 
