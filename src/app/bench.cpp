@@ -1,16 +1,24 @@
 // `fedvlm bench`: throughput numbers to size runs by (medians over repeats; never asserted).
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <numeric>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "fedvlm/app/commands.hpp"
 #include "fedvlm/comm/tensor_ops.hpp"
 #include "fedvlm/data/read_benchmark.hpp"
 #include "fedvlm/model/flat_view.hpp"
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/fl/algorithm.hpp"
 #include "fedvlm/sim/client_data.hpp"
+#include "fedvlm/sim/client_group_trainer.hpp"
 #include "fedvlm/sim/local_trainer.hpp"
 #include "fedvlm/sim/setup.hpp"
 
@@ -72,6 +80,157 @@ void bench_train(const Config& base_config, int repeats) {
   }
 }
 
+// ---- clients: many small clients, one at a time, on threads, and batched ----
+
+struct ClientsMode {
+  std::string name;      // plain | one | threads | batched
+  std::int64_t batched;  // run.batched_clients
+  std::int64_t threads;  // run.parallel_clients
+};
+
+// A dataset of `clients` clients of `size` samples each, drawn in turn from `pool`, in `dir`.
+void write_clients_dataset(const std::filesystem::path& dir, data::DatasetInfo info, const data::Samples& pool,
+                           std::int64_t clients, std::int64_t size) {
+  info.num_clients = clients;
+  info.client_shard.clear();
+  info.client_samples.clear();
+  data::DatasetWriter writer(dir, info, 1, /*overwrite=*/true);
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(size));
+  for (std::int64_t c = 0; c < clients; ++c) {
+    for (std::int64_t i = 0; i < size; ++i) rows[static_cast<std::size_t>(i)] = (c * size + i) % pool.size();
+    writer.write_client(c, pool.select(rows));
+  }
+  writer.commit();
+}
+
+// Seconds for one epoch of every client's batches in plain training: one optimizer for the
+// whole loop, no algorithm, no per-client state (the floor the per-client overhead is over).
+double plain_epoch_seconds(const Config& config, sim::Workbench& bench, sim::ClientData& data,
+                           const model::TrainableSet& trainable, std::int64_t clients) {
+  torch::optim::AdamW optimizer(trainable.parameters, torch::optim::AdamWOptions(config.local.lr));
+  bench.model->train();
+  const auto start = Clock::now();
+  double loss_sum = 0.0;
+  for (std::int64_t c = 0; c < clients; ++c) {
+    const auto held = data.samples(c);
+    for (std::int64_t first = 0; first < held->size(); first += config.local.batch_size) {
+      std::vector<std::int64_t> rows(static_cast<std::size_t>(std::min(config.local.batch_size, held->size() - first)));
+      std::iota(rows.begin(), rows.end(), first);
+      const model::Batch batch = model::collate_training(*held, rows, bench.special).to(bench.device);
+      optimizer.zero_grad();
+      const torch::Tensor loss = bench.model->loss(batch);
+      loss.backward();
+      optimizer.step();
+      loss_sum += loss.item<double>();
+    }
+  }
+  return seconds_since(start);
+}
+
+// Client-trainings per second of populations of 1-, 4- and 16-sample clients (one local epoch,
+// batch = min(size, 8), FedAvg), trained through the group trainers a run uses: one at a time,
+// on threads (run.parallel_clients), and K at a time in one pass (run.batched_clients); and
+// the per-client overhead of one-at-a-time training over plain training of the same batches.
+void bench_clients(const Config& base_config, int repeats, const std::string& json_path) {
+  Config config = base_config;
+  config.fl.algorithm = "fedavg";
+  config.local.epochs = 1;
+  config.local.steps = 0;
+  sim::Workbench bench = sim::open_workbench(config);
+  const data::Samples pool = bench.dataset.read_split("public");
+  if (pool.empty()) throw InputError(fmt::format("bench --what clients draws its clients from the public split of {}, "
+                                                 "which is empty", config.data.path));
+  const int torch_threads = torch::get_num_threads();
+  const auto workers = std::max<std::int64_t>(2, torch_threads);
+  std::vector<ClientsMode> modes = {{"one", 1, 1}, {"threads", 1, workers}};
+  for (const std::int64_t k : {1, 2, 4, 8, 16, 32}) modes.push_back({"batched", k, 1});
+  const auto make_model = [&] {
+    return model::build_model(config.model, config.lora, bench.dataset.info().image_shape,
+                              static_cast<int>(bench.tokenizer.vocab_size()), static_cast<std::uint64_t>(config.run.seed));
+  };
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / fmt::format("fedvlm-bench-clients-{}", ::getpid());
+  nlohmann::json rows = nlohmann::json::array();
+  nlohmann::json overhead = nlohmann::json::object();
+  std::cout << fmt::format("clients: strategy {}, FedAvg, one local epoch, {} torch thread(s) per rank, {}; medians "
+                           "of {} repeats\n",
+                           config.finetune.strategy, torch_threads, bench.device.str(), repeats);
+  std::cout << fmt::format("{:>5} {:>5} {:>7} {:<8} {:>3} {:>7} {:>11} {:>11} {:>8} {:>10}\n", "size", "batch",
+                           "clients", "mode", "K", "threads", "clients/s", "samples/s", "vs one", "ms/client");
+  for (const std::int64_t size : {1, 4, 16}) {
+    const std::int64_t clients = size == 16 ? 32 : 64;
+    write_clients_dataset(dir, bench.dataset.info(), pool, clients, size);
+    data::DatasetReader reader(dir);
+    sim::ClientData data(reader);
+    Config c = config;
+    c.local.batch_size = std::min<std::int64_t>(size, 8);
+    const auto trainable = model::apply_strategy(*bench.model, c.finetune, 1'000'000);
+    const torch::Tensor x = model::flatten_values(trainable.parameters).clone();
+    std::vector<std::int64_t> ids(static_cast<std::size_t>(clients));
+    std::iota(ids.begin(), ids.end(), 0);
+    auto report = [&](const std::string& mode, std::int64_t k, std::int64_t threads, double seconds, double one) {
+      const double per_second = static_cast<double>(clients) / seconds;
+      std::cout << fmt::format("{:>5} {:>5} {:>7} {:<8} {:>3} {:>7} {:>11.1f} {:>11.1f} {:>7.2f}x {:>10.3f}\n", size,
+                               c.local.batch_size, clients, mode, k, threads, per_second, per_second * size,
+                               one > 0 ? one / seconds : 1.0, 1e3 * seconds / clients);
+      rows.push_back({{"client_size", size}, {"batch", c.local.batch_size}, {"clients", clients}, {"mode", mode},
+                      {"batched_clients", k}, {"threads", threads}, {"seconds", seconds},
+                      {"client_trainings_per_s", per_second}, {"samples_per_s", per_second * size},
+                      {"speedup_vs_one", one > 0 ? one / seconds : 1.0}});
+    };
+
+    std::vector<double> times;
+    for (int r = 0; r < repeats + 1; ++r) {  // the first repeat warms up (and fills the data cache)
+      model::assign_values(trainable.parameters, x);
+      const double t = plain_epoch_seconds(c, bench, data, trainable, clients);
+      if (r > 0) times.push_back(t);
+    }
+    const double plain = median(times);
+    report("plain", 0, 1, plain, 0.0);
+    double one = 0.0;
+    for (const auto& mode : modes) {
+      c.run.parallel_clients = mode.threads;
+      c.run.batched_clients = mode.batched;
+      sim::LocalTrainer trainer(*bench.model, c, bench.special, bench.device);
+      const auto group = sim::make_group_trainer(data, trainer, *bench.model, make_model, c, bench.special, bench.device);
+      auto algorithm = fl::make_algorithm(c, clients);
+      algorithm->reset(x.numel(), bench.device);
+      times.clear();
+      for (int r = 0; r < repeats + 1; ++r) {
+        fl::Accumulator accumulator = sim::round_accumulator(*algorithm, bench.device);
+        const auto start = Clock::now();
+        group->train(ids, {1'000'000 + r, x, c.local.lr}, *algorithm, trainable, accumulator);
+        if (r > 0) times.push_back(seconds_since(start));
+      }
+      torch::set_num_threads(torch_threads);  // the threads mode splits them
+      const double seconds = median(times);
+      if (mode.name == "one") {
+        one = seconds;
+        overhead[std::to_string(size)] = 1e3 * (seconds - plain) / static_cast<double>(clients);
+      }
+      report(mode.name, mode.batched, mode.threads, seconds, one);
+    }
+    std::filesystem::remove_all(dir);
+  }
+  std::cout << "per-client overhead of one-at-a-time training over plain training (ms per client):";
+  for (const char* size : {"1", "4", "16"}) std::cout << fmt::format(" size {}: {:.3f}", size, overhead[size].get<double>());
+  std::cout << "\n";
+  if (!json_path.empty()) {
+    const nlohmann::json out = {{"what", "clients"},
+                                {"strategy", config.finetune.strategy},
+                                {"model_kind", config.model.kind},
+                                {"device", bench.device.str()},
+                                {"torch_threads", torch_threads},
+                                {"repeats", repeats},
+                                {"rows", rows},
+                                {"overhead_ms_per_client", overhead}};
+    std::ofstream file(json_path);
+    file << out.dump(2) << "\n";
+    if (!file) throw InputError(fmt::format("bench: cannot write {}", json_path));
+    std::cout << "wrote " << json_path << "\n";
+  }
+}
+
 // Allreduce bandwidth over this job's ranks for flat float32 buffers of growing size.
 void bench_comm(comm::Communicator& comm, int repeats) {
   if (comm.is_root())
@@ -105,13 +264,14 @@ void bench_data(const Config& config, int repeats) {
 
 }  // namespace
 
-int command_bench(const CommonOptions& options, const std::string& what, int repeats) {
+int command_bench(const CommonOptions& options, const std::string& what, int repeats, const std::string& json_path) {
   Session session = open_session(options);
   const bool all = what == "all";
   if (all || what == "comm") bench_comm(*session.comm, repeats);
   if (session.comm->is_root()) {
     if (all || what == "data") bench_data(session.config, repeats);
     if (all || what == "train") bench_train(session.config, repeats);
+    if (what == "clients") bench_clients(session.config, repeats, json_path);
   }
   session.comm->barrier();
   return 0;

@@ -49,11 +49,17 @@ int run_cli(int argc, char** argv) {
                        "Also write every test sample's answer as JSON lines: row, task, prediction, reference, score "
                        "(1/0 exact match for cls and vqa, IoU for ground, null for cap)");
 
-  auto* bench = app.add_subcommand("bench", "Measure throughput: local training per strategy, collectives, data reads");
+  auto* bench = app.add_subcommand(
+      "bench", "Measure throughput: local training per strategy, many small clients, collectives, data reads");
   add_config_options(*bench, options);
   std::string what = "all";
   int repeats = 5;
-  bench->add_option("--what", what, "train, comm, data or all")->check(CLI::IsMember({"train", "comm", "data", "all"}));
+  std::string bench_json;
+  bench->add_option("--what", what,
+                    "train (local training per strategy), clients (1-, 4- and 16-sample clients: one at a time, on "
+                    "threads, batched K = 1..32; takes minutes), comm, data, or all (all but clients)")
+      ->check(CLI::IsMember({"train", "clients", "comm", "data", "all"}));
+  bench->add_option("--json", bench_json, "--what clients: also write the results as JSON to this file");
   bench->add_option("--repeats", repeats, "Repetitions (the median is reported)")->check(CLI::PositiveNumber);
 
   auto* inspect = app.add_subcommand("inspect", "Show the resolved config, the dataset and the model's parameter counts");
@@ -72,7 +78,7 @@ int run_cli(int argc, char** argv) {
   if (*run) return command_run(options, resume, overwrite, dump);
   if (*pretrain) return command_pretrain(options, pretrain_out);
   if (*evaluate) return command_eval(options, checkpoint, predictions);
-  if (*bench) return command_bench(options, what, repeats);
+  if (*bench) return command_bench(options, what, repeats, bench_json);
   if (*inspect) return command_inspect(options);
   return command_config(options, reference);
 }

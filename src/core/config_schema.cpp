@@ -145,6 +145,12 @@ std::vector<Param> build_schema() {
       param("run.parallel_clients", &C::run, &RunConfig::parallel_clients,
             "Clients a rank trains at once, each on its own thread and model replica (which share the rank's "
             "never-trained weights); they split run.threads. Results do not depend on it.", positive),
+      param("run.batched_clients", &C::run, &RunConfig::batched_clients,
+            "Clients trained together in one forward and backward pass: their connectors and LoRA adapters are "
+            "stacked and applied as batched matrix products over each client's rows, the frozen encoder and "
+            "decoder run once for all. Clients with the same number of local steps are batched. Each client's "
+            "update equals training it alone up to float rounding. finetune.strategy = full trains one client "
+            "at a time. Composes with run.parallel_clients (each thread trains a batch of clients).", positive),
       param("run.device", &C::run, &RunConfig::device, "Where ranks compute: cpu, cuda (one GPU per rank), auto.",
             {.choices = {"cpu", "cuda", "auto"}}),
       param("run.precision", &C::run, &RunConfig::precision,

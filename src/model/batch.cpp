@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "fedvlm/core/error.hpp"
 
@@ -78,6 +79,31 @@ Batch collate_training(const data::Samples& samples, std::span<const std::int64_
     for (const auto id : answer_ids(samples, rows[b])) put(id, true);
     put(special.eos, true);
   }
+  return out;
+}
+
+Batch concat_training(std::span<const Batch> batches, const SpecialTokens& special) {
+  FEDVLM_CHECK(!batches.empty(), "concat_training needs at least one batch");
+  std::int64_t length = 0;
+  for (const auto& batch : batches) {
+    FEDVLM_CHECK(batch.labels.defined() && !batch.left_padded, "concat_training takes training batches");
+    length = std::max(length, batch.length());
+  }
+  std::vector<torch::Tensor> images, tokens, labels, masks;
+  auto pad = [&](const torch::Tensor& t, double value) {
+    return t.size(1) == length ? t : torch::constant_pad_nd(t, {0, length - t.size(1)}, value);
+  };
+  for (const auto& batch : batches) {
+    images.push_back(batch.images);
+    tokens.push_back(pad(batch.tokens, special.pad));
+    labels.push_back(pad(batch.labels, static_cast<double>(kIgnoreIndex)));
+    masks.push_back(pad(batch.attention_mask, 0.0));
+  }
+  Batch out;
+  out.images = torch::cat(images, 0);
+  out.tokens = torch::cat(tokens, 0);
+  out.labels = torch::cat(labels, 0);
+  out.attention_mask = torch::cat(masks, 0);
   return out;
 }
 

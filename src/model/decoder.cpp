@@ -3,11 +3,11 @@
 namespace fedvlm::model {
 
 DecoderImpl::DecoderImpl(const ModelConfig& model, const LoraConfig& lora, std::int64_t vocab_size,
-                         std::shared_ptr<at::Generator> dropout_generator)
+                         std::shared_ptr<ForwardState> state)
     : config_(model), vocab_size_(vocab_size) {
   embedding = register_module("embedding", torch::nn::Embedding(vocab_size, model.dim));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (std::int64_t i = 0; i < model.layers; ++i) layers->push_back(DecoderBlock(model, lora, dropout_generator));
+  for (std::int64_t i = 0; i < model.layers; ++i) layers->push_back(DecoderBlock(model, lora, state));
   norm = register_module("norm", RMSNorm(model.dim, model.norm_eps));
   if (!model.tie_embeddings) {
     lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(model.dim, vocab_size).bias(false)));

@@ -37,10 +37,10 @@ LoraSettings lora_settings_for(const LoraConfig& lora, const std::string& projec
 }
 
 AttentionImpl::AttentionImpl(const ModelConfig& model, const LoraConfig& lora,
-                             std::shared_ptr<at::Generator> dropout_generator)
+                             std::shared_ptr<ForwardState> state)
     : heads_(model.heads), kv_heads_(model.kv_heads), head_dim_(model.dim / model.heads) {
   auto make = [&](const char* name, std::int64_t in, std::int64_t out) {
-    return register_module(name, LoraLinear(in, out, lora_settings_for(lora, name), dropout_generator));
+    return register_module(name, LoraLinear(in, out, lora_settings_for(lora, name), state));
   };
   q = make("q", model.dim, heads_ * head_dim_);
   k = make("k", model.dim, kv_heads_ * head_dim_);
@@ -77,9 +77,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
 }
 
 FeedForwardImpl::FeedForwardImpl(const ModelConfig& model, const LoraConfig& lora,
-                                 std::shared_ptr<at::Generator> dropout_generator) {
+                                 std::shared_ptr<ForwardState> state) {
   auto make = [&](const char* name, std::int64_t in, std::int64_t out) {
-    return register_module(name, LoraLinear(in, out, lora_settings_for(lora, name), dropout_generator));
+    return register_module(name, LoraLinear(in, out, lora_settings_for(lora, name), state));
   };
   gate = make("gate", model.dim, model.ffn_dim);
   up = make("up", model.dim, model.ffn_dim);
@@ -91,19 +91,19 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
 }
 
 DecoderBlockImpl::DecoderBlockImpl(const ModelConfig& model, const LoraConfig& lora,
-                                   std::shared_ptr<at::Generator> dropout_generator)
-    : dropout_(model.dropout), dropout_generator_(dropout_generator) {
+                                   std::shared_ptr<ForwardState> state)
+    : dropout_(model.dropout), state_(state) {
   attention_norm = register_module("attention_norm", RMSNorm(model.dim, model.norm_eps));
-  attention = register_module("attention", Attention(model, lora, dropout_generator));
+  attention = register_module("attention", Attention(model, lora, state));
   ffn_norm = register_module("ffn_norm", RMSNorm(model.dim, model.norm_eps));
-  ffn = register_module("ffn", FeedForward(model, lora, dropout_generator));
+  ffn = register_module("ffn", FeedForward(model, lora, state));
 }
 
 torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const AttentionContext& context,
                                         torch::Tensor* cached_keys, torch::Tensor* cached_values) {
   auto h = x + dropout_from(attention->forward(attention_norm->forward(x), context, cached_keys, cached_values),
-                            dropout_, is_training(), *dropout_generator_);
-  return h + dropout_from(ffn->forward(ffn_norm->forward(h)), dropout_, is_training(), *dropout_generator_);
+                            dropout_, is_training(), *state_);
+  return h + dropout_from(ffn->forward(ffn_norm->forward(h)), dropout_, is_training(), *state_);
 }
 
 }  // namespace fedvlm::model

@@ -1,5 +1,7 @@
 #include "fedvlm/model/encoder_vlm.hpp"
 
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/model/client_stack.hpp"
 #include "fedvlm/model/connector.hpp"
 
 namespace fedvlm::model {
@@ -20,7 +22,7 @@ EncoderVlm::EncoderVlm(const ModelConfig& model, const LoraConfig& lora, const d
     : VisionLanguageModel(model, lora, shape, vocab_size) {
   vision = register_module("vision", VisionEncoder(model, shape));
   connector = register_module("connector", make_connector(model.connector, model.vision_dim, model.dim));
-  decoder = register_module("decoder", Decoder(model, lora, vocab_size, dropout_generator_));
+  decoder = register_module("decoder", Decoder(model, lora, vocab_size, forward_state_));
 }
 
 torch::Tensor EncoderVlm::embed_images(const torch::Tensor& images) {
@@ -32,6 +34,21 @@ torch::Tensor EncoderVlm::embed_images(const torch::Tensor& images) {
     torch::NoGradGuard no_grad;
     features = vision->forward(pixels);
   }
+  if (const ClientStack* clients = client_stack()) {
+    if (auto* first = connector->ptr(0)->as<torch::nn::Linear>(); first && clients->find(first->weight).defined()) {
+      // Each client's rows through its own connector.
+      for (const auto& layer : connector->children()) {
+        if (auto* linear = layer->as<torch::nn::Linear>()) {
+          features = clients->linear(features, clients->find(linear->weight), clients->find(linear->bias));
+        } else if (auto* gelu = layer->as<torch::nn::GELU>()) {
+          features = gelu->forward(features);
+        } else {
+          FEDVLM_CHECK(false, "batched clients: connector layer {} has no per-client form", layer->name());
+        }
+      }
+      return features;
+    }
+  }
   return connector->forward(features);
 }
 
@@ -42,7 +59,7 @@ EncoderFreeVlm::EncoderFreeVlm(const ModelConfig& model, const LoraConfig& lora,
   num_patches_ = patch_count(shape, model.patch_size);
   const auto patch_dim = shape.channels * model.patch_size * model.patch_size;
   patch_embedding = register_module("patch_embedding", torch::nn::Linear(patch_dim, model.dim));
-  decoder = register_module("decoder", Decoder(model, lora, vocab_size, dropout_generator_));
+  decoder = register_module("decoder", Decoder(model, lora, vocab_size, forward_state_));
 }
 
 torch::Tensor EncoderFreeVlm::embed_images(const torch::Tensor& images) {

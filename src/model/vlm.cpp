@@ -4,6 +4,7 @@
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/torch_rng.hpp"
+#include "fedvlm/model/client_stack.hpp"
 #include "fedvlm/model/connector.hpp"
 #include "fedvlm/model/encoder_vlm.hpp"
 #include "fedvlm/model/vision_encoder.hpp"
@@ -50,7 +51,7 @@ void check_config(const ModelConfig& model, const data::ImageShape& shape, int v
 
 VisionLanguageModel::VisionLanguageModel(const ModelConfig& model, const LoraConfig& lora,
                                          const data::ImageShape& shape, std::int64_t vocab_size)
-    : dropout_generator_(std::make_shared<at::Generator>(torch_generator({0, "dropout", 0, 0}))),
+    : forward_state_(std::make_shared<ForwardState>(ForwardState{torch_generator({0, "dropout", 0, 0})})),
       model_(model),
       lora_(lora),
       shape_(shape),
@@ -95,6 +96,23 @@ torch::Tensor VisionLanguageModel::loss(const Batch& batch) {
   return torch::nn::functional::cross_entropy(scores, targets.index({supervised}));
 }
 
+torch::Tensor VisionLanguageModel::client_losses(const Batch& batch) {
+  const ClientStack* clients = client_stack();
+  FEDVLM_CHECK(clients != nullptr, "client_losses needs a client stack (set_client_stack)");
+  FEDVLM_CHECK(batch.labels.defined() && !batch.left_padded, "loss needs a training batch (collate_training)");
+  const auto image_tokens = num_image_tokens();
+  const auto length = batch.length();
+  auto hidden = sequence_hidden(batch, nullptr).slice(1, image_tokens, image_tokens + length - 1);
+  auto targets = batch.labels.slice(1, 1);
+  auto supervised = targets.ne(kIgnoreIndex);
+  auto scores = decoder->head(hidden.index({supervised}));
+  auto token_losses = torch::nn::functional::cross_entropy(
+      scores, targets.index({supervised}), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  // The row of each supervised token (index() walks rows in order, as nonzero does).
+  const auto rows = supervised.nonzero().select(1, 0);
+  return clients->client_means(token_losses, rows);
+}
+
 ParameterGroups VisionLanguageModel::parameter_groups() {
   ParameterGroups groups;
   for (const auto& item : named_parameters()) {
@@ -112,7 +130,7 @@ ParameterGroups VisionLanguageModel::parameter_groups() {
   return groups;
 }
 
-void VisionLanguageModel::seed_dropout(const StreamKey& key) { *dropout_generator_ = torch_generator(key); }
+void VisionLanguageModel::seed_dropout(const StreamKey& key) { forward_state_->dropout = torch_generator(key); }
 
 void VisionLanguageModel::merge_lora() {
   for (auto& module : modules()) {

@@ -15,6 +15,13 @@ std::int64_t memory_bytes(const data::Samples& samples) {
 ClientData::ClientData(data::DatasetReader& reader, std::int64_t budget_bytes, std::function<bool(std::int64_t)> cacheable)
     : reader_(reader), budget_bytes_(budget_bytes), cacheable_(std::move(cacheable)) {}
 
+std::int64_t ClientData::sample_count(std::int64_t id) const {
+  if (id != kCentralizedClient) return reader_.client_samples(id);
+  std::int64_t total = 0;
+  for (std::int64_t client = 0; client < reader_.info().num_clients; ++client) total += reader_.client_samples(client);
+  return total;
+}
+
 ClientData::Samples ClientData::samples(std::int64_t id) {
   std::lock_guard lock(mutex_);
   if (auto it = cache_.find(id); it != cache_.end()) {

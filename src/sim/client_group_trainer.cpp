@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -47,7 +48,83 @@ void mirror(model::VisionLanguageModel& model, model::VisionLanguageModel& repli
   }
 }
 
+// The round's clients on one rank, in increasing id order, as the group trainers hold them.
+struct RoundClients {
+  const std::vector<std::int64_t>& ids;
+  std::vector<std::int64_t> steps;
+  std::vector<ClientData::Samples> samples;
+  std::vector<std::unique_ptr<fl::ClientUpdate>> updates;
+  std::vector<LocalResult> results;
+
+  RoundClients(const std::vector<std::int64_t>& clients, ClientData& data, const LocalConfig& local)
+      : ids(clients), samples(clients.size()), updates(clients.size()), results(clients.size()) {
+    steps.reserve(clients.size());
+    for (const auto id : clients) steps.push_back(local_steps(local, data.sample_count(id)));
+  }
+  // Reads member i's data (returning the seconds it took) and opens its update.
+  double open(std::size_t i, ClientData& data, fl::Algorithm& algorithm, const RoundContext& context) {
+    const double read_before = data.read_seconds();
+    samples[i] = data.samples(ids[i]);
+    const double seconds = data.read_seconds() - read_before;
+    updates[i] = algorithm.begin_client(client_context(ids[i], context));
+    return seconds;
+  }
+  // Folds member i into the accumulator and lets go of what it held.
+  void fold(std::size_t i, fl::Accumulator& accumulator) {
+    fold_client(*updates[i], results[i], samples[i]->size(), accumulator);
+    samples[i].reset();
+    updates[i].reset();
+    results[i] = {};
+  }
+};
+
+// Trains one group on one model: alone for a single client (or without a batched trainer),
+// in one pass otherwise.
+void train_group(const std::vector<std::size_t>& group, RoundClients& round, const RoundContext& context,
+                 const model::TrainableSet& trainable, LocalTrainer& alone, BatchedTrainer* batched) {
+  if (group.size() == 1 || batched == nullptr) {
+    for (const auto i : group) {
+      round.results[i] = alone.train(trainable, *round.samples[i], round.ids[i], context.round, context.global,
+                                     context.lr, round.updates[i].get(), round.steps[i]);
+    }
+    return;
+  }
+  std::vector<BatchedTrainer::Client> members;
+  members.reserve(group.size());
+  for (const auto i : group) members.push_back({round.samples[i].get(), round.ids[i], round.updates[i].get()});
+  auto results = batched->train(trainable, members, context.round, context.global, context.lr, round.steps[group[0]]);
+  for (std::size_t m = 0; m < group.size(); ++m) round.results[group[m]] = std::move(results[m]);
+}
+
 }  // namespace
+
+std::vector<std::vector<std::size_t>> client_groups(const std::vector<std::int64_t>& steps, std::int64_t group_size) {
+  std::vector<std::vector<std::size_t>> groups;
+  std::map<std::int64_t, std::size_t> open;  // step count -> its group still taking members
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i] <= 0 || group_size <= 1) {
+      groups.push_back({i});
+      continue;
+    }
+    auto it = open.find(steps[i]);
+    if (it == open.end()) it = open.emplace(steps[i], groups.size()).first, groups.emplace_back();
+    auto& group = groups[it->second];
+    group.push_back(i);
+    if (static_cast<std::int64_t>(group.size()) == group_size) open.erase(it);
+  }
+  return groups;
+}
+
+bool batches_clients(const Config& config) {
+  return config.run.batched_clients > 1 && model::parse_strategy(config.finetune.strategy) != model::Strategy::kFull;
+}
+
+fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device) {
+  auto layout = algorithm.make_accumulator().layout();
+  for (const auto segment : {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment})
+    layout.push_back({std::string(segment), 1});
+  return fl::Accumulator(layout, device);
+}
 
 void fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples,
                  fl::Accumulator& accumulator) {
@@ -57,19 +134,23 @@ void fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64
   accumulator.add_scalar(kTrainSamplesSegment, static_cast<double>(result.samples_seen));
 }
 
+SequentialGroupTrainer::SequentialGroupTrainer(ClientData& data, LocalTrainer& trainer, const Config& config,
+                                               std::unique_ptr<BatchedTrainer> batched)
+    : data_(data), trainer_(trainer), config_(config), batched_(std::move(batched)) {}
+
 double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, const RoundContext& context,
                                      fl::Algorithm& algorithm, const model::TrainableSet& trainable,
                                      fl::Accumulator& accumulator) {
+  RoundClients round(clients, data_, config_.local);
+  const auto groups = client_groups(round.steps, batched_ ? config_.run.batched_clients : 1);
+  std::vector<bool> trained(clients.size(), false);
+  std::size_t next_fold = 0;  // clients fold in id order, as soon as every smaller id has trained
   double data_seconds = 0.0;
-  for (const std::int64_t client : clients) {
-    const double read_before = data_.read_seconds();
-    const ClientData::Samples held = data_.samples(client);
-    const data::Samples& samples = *held;
-    data_seconds += data_.read_seconds() - read_before;
-    auto update = algorithm.begin_client(client_context(client, context));
-    const LocalResult result =
-        trainer_.train(trainable, samples, client, context.round, context.global, context.lr, update.get());
-    fold_client(*update, result, samples.size(), accumulator);
+  for (const auto& group : groups) {
+    for (const auto i : group) data_seconds += round.open(i, data_, algorithm, context);
+    train_group(group, round, context, trainable, trainer_, batched_.get());
+    for (const auto i : group) trained[i] = true;
+    for (; next_fold < clients.size() && trained[next_fold]; ++next_fold) round.fold(next_fold, accumulator);
   }
   return data_seconds;
 }
@@ -77,19 +158,26 @@ double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, c
 struct ParallelGroupTrainer::Worker {
   std::shared_ptr<model::VisionLanguageModel> model;
   LocalTrainer trainer;
+  std::unique_ptr<BatchedTrainer> batched;  // when groups hold several clients
 };
 
 ParallelGroupTrainer::ParallelGroupTrainer(ClientData& data, model::VisionLanguageModel& model,
                                            const ModelFactory& make_model, const Config& config,
                                            model::SpecialTokens special, torch::Device device, int workers)
-    : data_(data), model_(model), config_(config), ever_trained_(ever_trained(model, config)) {
+    : data_(data),
+      model_(model),
+      config_(config),
+      ever_trained_(ever_trained(model, config)),
+      group_size_(batches_clients(config) ? config.run.batched_clients : 1) {
   FEDVLM_CHECK(workers >= 1, "ParallelGroupTrainer needs at least one worker, got {}", workers);
   for (int w = 0; w < workers; ++w) {
     auto replica = make_model();
     replica->to(device);
     mirror(model, *replica, ever_trained_);
     auto& replica_ref = *replica;
-    workers_.push_back(std::make_unique<Worker>(Worker{std::move(replica), LocalTrainer(replica_ref, config, special, device)}));
+    auto batched = group_size_ > 1 ? std::make_unique<BatchedTrainer>(replica_ref, config, special, device) : nullptr;
+    workers_.push_back(std::make_unique<Worker>(
+        Worker{std::move(replica), LocalTrainer(replica_ref, config, special, device), std::move(batched)}));
   }
 }
 
@@ -116,37 +204,29 @@ double ParallelGroupTrainer::train(const std::vector<std::int64_t>& clients, con
                                    fl::Algorithm& algorithm, const model::TrainableSet& /*trainable: replicas have their own*/,
                                    fl::Accumulator& accumulator) {
   // On this thread, in id order: read the data, open each client's update.
-  const std::size_t n = clients.size();
+  RoundClients round(clients, data_, config_.local);
   double data_seconds = 0.0;
-  std::vector<ClientData::Samples> samples(n);
-  std::vector<std::unique_ptr<fl::ClientUpdate>> updates(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const double read_before = data_.read_seconds();
-    samples[i] = data_.samples(clients[i]);
-    data_seconds += data_.read_seconds() - read_before;
-    updates[i] = algorithm.begin_client(client_context(clients[i], context));
-  }
+  for (std::size_t i = 0; i < clients.size(); ++i) data_seconds += round.open(i, data_, algorithm, context);
+  const auto groups = client_groups(round.steps, group_size_);
 
-  // On the workers: the local steps. Each takes the next untrained client until none is left.
-  const std::size_t active = std::min(workers_.size(), n);
+  // On the workers: the local steps. Each takes the next untrained group until none is left.
+  const std::size_t active = std::min(workers_.size(), groups.size());
   std::vector<model::TrainableSet> trainable(active);
   for (std::size_t w = 0; w < active; ++w) {
     trainable[w] = model::apply_strategy(*workers_[w]->model, config_.finetune, context.round);
     refresh_frozen_copies(*workers_[w]->model, trainable[w]);
   }
-  std::vector<LocalResult> results(n);
   std::vector<std::exception_ptr> errors(active);
   std::atomic<std::size_t> next{0};
   auto work = [&](std::size_t w) {
     try {
       at::init_num_threads();  // this thread's share of the intra-op threads (set_num_threads)
-      for (std::size_t i = next++; i < n; i = next++) {
-        results[i] = workers_[w]->trainer.train(trainable[w], *samples[i], clients[i], context.round, context.global,
-                                                context.lr, updates[i].get());
+      for (std::size_t g = next++; g < groups.size(); g = next++) {
+        train_group(groups[g], round, context, trainable[w], workers_[w]->trainer, workers_[w]->batched.get());
       }
     } catch (...) {
       errors[w] = std::current_exception();
-      next = n;  // the others stop after their current client
+      next = groups.size();  // the others stop after their current group
     }
   };
   std::vector<std::thread> threads;
@@ -157,7 +237,7 @@ double ParallelGroupTrainer::train(const std::vector<std::int64_t>& clients, con
     if (error) std::rethrow_exception(error);
 
   // Back on this thread, in id order: fold each client into the accumulator.
-  for (std::size_t i = 0; i < n; ++i) fold_client(*updates[i], results[i], samples[i]->size(), accumulator);
+  for (std::size_t i = 0; i < clients.size(); ++i) round.fold(i, accumulator);
   return data_seconds;
 }
 
@@ -167,11 +247,22 @@ std::unique_ptr<ClientGroupTrainer> make_group_trainer(ClientData& data, LocalTr
                                                        const Config& config, model::SpecialTokens special,
                                                        torch::Device device) {
   const auto workers = static_cast<int>(config.run.parallel_clients);
-  if (workers <= 1) return std::make_unique<SequentialGroupTrainer>(data, trainer);
+  if (config.run.batched_clients > 1) {
+    if (batches_clients(config))
+      log::debug("training up to {} clients with the same number of local steps in one pass", config.run.batched_clients);
+    else
+      log::info("run.batched_clients = {}: finetune.strategy = full trains the decoder's base weights, which every "
+                "client's rows share, so clients train one at a time", config.run.batched_clients);
+  }
+  if (workers <= 1) {
+    auto batched =
+        batches_clients(config) ? std::make_unique<BatchedTrainer>(model, config, special, device) : nullptr;
+    return std::make_unique<SequentialGroupTrainer>(data, trainer, config, std::move(batched));
+  }
   // The clients share the rank's threads: each gets its part of the intra-op pool.
   const int threads = std::max(1, choose_threads(config.run.threads) / workers);
   torch::set_num_threads(threads);
-  log::debug("training up to {} clients at once per rank, {} torch thread(s) each", workers, threads);
+  log::debug("training up to {} groups of clients at once per rank, {} torch thread(s) each", workers, threads);
   return std::make_unique<ParallelGroupTrainer>(data, model, make_model, config, special, device, workers);
 }
 

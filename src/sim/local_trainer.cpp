@@ -4,6 +4,8 @@
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/rng.hpp"
+#include "fedvlm/core/torch_rng.hpp"
+#include "fedvlm/model/client_stack.hpp"
 #include "fedvlm/model/flat_view.hpp"
 #include "autocast_scope.hpp"
 
@@ -19,16 +21,47 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const LocalConfig& local
   return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(lr).weight_decay(local.weight_decay));
 }
 
+// A client's batches: passes over its samples, each over a fresh shuffle from its stream, the
+// last batch of a pass holding what is left.
+class BatchOrder {
+ public:
+  BatchOrder(std::int64_t samples, const StreamKey& key) : order_(static_cast<std::size_t>(samples)), rng_(key) {}
+  const std::vector<std::int64_t>& next(std::size_t batch_size) {
+    if (cursor_ >= order_.size()) {  // a new pass over the client's data
+      std::iota(order_.begin(), order_.end(), 0);
+      rng_.shuffle(order_);
+      cursor_ = 0;
+    }
+    const std::size_t end = std::min(order_.size(), cursor_ + batch_size);
+    rows_.assign(order_.begin() + static_cast<std::ptrdiff_t>(cursor_), order_.begin() + static_cast<std::ptrdiff_t>(end));
+    cursor_ = end;
+    return rows_;
+  }
+
+ private:
+  std::vector<std::int64_t> order_, rows_;
+  std::size_t cursor_ = 0;  // at the end: start with a shuffle
+  Rng rng_;
+};
+
+// The centralized baseline's one client (id < 0) draws as client 0 does, so a one-client
+// federation and centralized training see the same batches.
+std::int64_t stream_client(std::int64_t client) { return std::max<std::int64_t>(client, 0); }
+
+void check_bf16(bool bf16, const torch::Device& device, const Config& config) {
+  // The config refuses bf16 with run.device = cpu; run.device = auto lands here on the CPU.
+  if (bf16 && !device.is_cuda())
+    throw InputError(fmt::format("run.precision = \"bf16\" is CUDA autocast, but this rank computes on {} "
+                                 "(run.device = \"{}\"): use run.precision = \"fp32\" here",
+                                 device.str(), config.run.device));
+}
+
 }  // namespace
 
 LocalTrainer::LocalTrainer(model::VisionLanguageModel& model, const Config& config, model::SpecialTokens special,
                            torch::Device device)
     : model_(model), config_(config), special_(special), device_(device), bf16_(config.run.precision == "bf16") {
-  // The config refuses bf16 with run.device = cpu; run.device = auto lands here on the CPU.
-  if (bf16_ && !device_.is_cuda())
-    throw InputError(fmt::format("run.precision = \"bf16\" is CUDA autocast, but this rank computes on {} "
-                                 "(run.device = \"{}\"): use run.precision = \"fp32\" here",
-                                 device_.str(), config.run.device));
+  check_bf16(bf16_, device_, config_);
 }
 
 std::int64_t local_steps(const LocalConfig& local, std::int64_t samples) {
@@ -70,28 +103,13 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
     return result;
   }
   model_.train();
-  // The centralized baseline's one client (id < 0) draws as client 0 does, so a one-client
-  // federation and centralized training see the same batches.
-  const std::int64_t stream_client = std::max<std::int64_t>(client, 0);
   const auto seed = static_cast<std::uint64_t>(config_.run.seed);
-  model_.seed_dropout({seed, "dropout", round, stream_client});
+  model_.seed_dropout({seed, "dropout", round, stream_client(client)});
   auto optimizer = make_optimizer(config_.local, params, lr);
-  Rng order_rng({seed, "local-shuffle", round, stream_client});
-
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  std::size_t cursor = order.size();  // start with a shuffle
+  BatchOrder order(n, {seed, "local-shuffle", round, stream_client(client)});
   const auto batch_size = static_cast<std::size_t>(config_.local.batch_size);
-  std::vector<std::int64_t> rows;
   for (std::int64_t step = 0; step < total_steps; ++step) {
-    if (cursor >= order.size()) {  // a new pass over the client's data
-      std::iota(order.begin(), order.end(), 0);
-      order_rng.shuffle(order);
-      cursor = 0;
-    }
-    const std::size_t end = std::min(order.size(), cursor + batch_size);
-    rows.assign(order.begin() + static_cast<std::ptrdiff_t>(cursor), order.begin() + static_cast<std::ptrdiff_t>(end));
-    cursor = end;
-
+    const auto& rows = order.next(batch_size);
     const model::Batch batch = model::collate_training(samples, rows, special_).to(device_);
     optimizer->zero_grad();
     torch::Tensor loss;
@@ -121,6 +139,124 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
   }
   result.params = model::flatten_values(params);
   return result;
+}
+
+BatchedTrainer::BatchedTrainer(model::VisionLanguageModel& model, const Config& config, model::SpecialTokens special,
+                               torch::Device device)
+    : model_(model), config_(config), special_(special), device_(device), bf16_(config.run.precision == "bf16") {
+  check_bf16(bf16_, device_, config_);
+}
+
+namespace {
+
+// Sets the model's client stack for a scope.
+class StackScope {
+ public:
+  StackScope(model::VisionLanguageModel& model, const model::ClientStack& stack) : model_(model) {
+    model_.set_client_stack(&stack);
+  }
+  ~StackScope() { model_.set_client_stack(nullptr); }
+  StackScope(const StackScope&) = delete;
+  StackScope& operator=(const StackScope&) = delete;
+
+ private:
+  model::VisionLanguageModel& model_;
+};
+
+}  // namespace
+
+std::vector<LocalResult> BatchedTrainer::train(const model::TrainableSet& trainable, std::span<const Client> clients,
+                                               std::int64_t round, const torch::Tensor& x, double lr,
+                                               std::int64_t steps) {
+  const auto k = static_cast<std::int64_t>(clients.size());
+  FEDVLM_CHECK(k >= 1 && steps >= 1, "batched training of {} clients for {} steps", k, steps);
+  FEDVLM_CHECK(x.numel() == trainable.numel(), "batched training: x has {} values, the trainable set {}", x.numel(),
+               trainable.numel());
+  for (const auto& name : trainable.names) {  // what the stack stands for in the model's forward pass
+    const bool stackable = name.rfind("connector.", 0) == 0 || name.find(".lora_") != std::string::npos;
+    FEDVLM_CHECK(stackable, "batched training cannot stack {} (only connector and LoRA tensors)", name);
+  }
+  const auto seed = static_cast<std::uint64_t>(config_.run.seed);
+  std::vector<at::Generator> generators;
+  std::vector<BatchOrder> orders;
+  for (const auto& client : clients) {
+    FEDVLM_CHECK(client.samples != nullptr && client.samples->size() > 0,
+                 "batched training: client {} has no samples", client.id);
+    generators.push_back(torch_generator({seed, "dropout", round, stream_client(client.id)}));
+    orders.emplace_back(client.samples->size(), StreamKey{seed, "local-shuffle", round, stream_client(client.id)});
+  }
+  bool adjusts_gradient = false, adjusts_params = false;
+  for (const auto& client : clients) {
+    adjusts_gradient = adjusts_gradient || (client.update && client.update->adjusts_gradient());
+    adjusts_params = adjusts_params || (client.update && client.update->adjusts_params());
+  }
+
+  // Row c of `values` is client c's flat vector y; the stack reads the model's trained tensors
+  // from it, so the model's own values stay as they are.
+  torch::Tensor values = x.detach().to(device_).unsqueeze(0).repeat({k, 1}).set_requires_grad(true);
+  auto optimizer = make_optimizer(config_.local, {values}, lr);
+  model::ClientStack stack(trainable, k);
+  const StackScope scope(model_, stack);
+  model_.train();
+
+  const auto batch_size = static_cast<std::size_t>(config_.local.batch_size);
+  const auto image_tokens = model_.num_image_tokens();
+  std::vector<model::Batch> batches(static_cast<std::size_t>(k));
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(k)), lengths(static_cast<std::size_t>(k));
+  std::vector<LocalResult> results(static_cast<std::size_t>(k));
+  torch::Tensor loss_sums = torch::zeros({k}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  for (std::int64_t step = 0; step < steps; ++step) {
+    for (std::size_t c = 0; c < clients.size(); ++c) {
+      const auto& picked = orders[c].next(batch_size);
+      batches[c] = model::collate_training(*clients[c].samples, picked, special_);
+      rows[c] = static_cast<std::int64_t>(picked.size());
+      lengths[c] = image_tokens + batches[c].length();
+      results[c].samples_seen += rows[c];
+    }
+    const model::Batch batch = model::concat_training(batches, special_).to(device_);
+    stack.set_layout(rows, lengths, generators, device_);
+    stack.bind(values);
+    optimizer->zero_grad();
+    torch::Tensor losses;
+    {
+      const AutocastScope autocast(bf16_);
+      losses = model_.client_losses(batch);
+    }
+    losses.sum().backward();
+    torch::Tensor grad = values.grad();  // [K, n]: row c is client c's gradient alone
+    torch::NoGradGuard no_grad;
+    const torch::Tensor y = values.detach();
+    if (adjusts_gradient) {
+      for (std::size_t c = 0; c < clients.size(); ++c) {
+        auto* update = clients[c].update;
+        if (update == nullptr || !update->adjusts_gradient()) continue;
+        torch::Tensor row = grad[static_cast<std::int64_t>(c)];
+        update->adjust_gradient(row, y[static_cast<std::int64_t>(c)]);
+      }
+    }
+    if (config_.local.grad_clip > 0) {  // each client's norm, as clip_grad_norm_ computes it alone
+      const auto norms = grad.norm(2, {1}, /*keepdim=*/true);
+      grad.mul_((config_.local.grad_clip / (norms + 1e-6)).clamp_max(1.0));
+    }
+    optimizer->step();
+    if (adjusts_params) {
+      for (std::size_t c = 0; c < clients.size(); ++c) {
+        auto* update = clients[c].update;
+        if (update == nullptr || !update->adjusts_params()) continue;
+        torch::Tensor row = y[static_cast<std::int64_t>(c)];
+        update->adjust_params(row);
+      }
+    }
+    loss_sums += losses.detach().to(torch::kFloat64);
+  }
+  const torch::Tensor sums = loss_sums.cpu();
+  for (std::int64_t c = 0; c < k; ++c) {
+    auto& result = results[static_cast<std::size_t>(c)];
+    result.params = values.detach()[c].clone();
+    result.steps = steps;
+    result.loss_sum = sums[c].item<double>();
+  }
+  return results;
 }
 
 }  // namespace fedvlm::sim

@@ -132,10 +132,7 @@ void RoundLoop::enter_stage(std::int64_t round) {
 }
 
 fl::Accumulator RoundLoop::new_accumulator() const {
-  auto layout = algorithm_->make_accumulator().layout();
-  for (const auto segment : {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment})
-    layout.push_back({std::string(segment), 1});
-  return fl::Accumulator(layout, run_.bench.device);
+  return round_accumulator(*algorithm_, run_.bench.device);
 }
 
 void RoundLoop::report_training(std::int64_t done, const fl::Accumulator& reduced, double round_start) {

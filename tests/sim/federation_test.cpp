@@ -128,6 +128,35 @@ TEST_P(ParallelClients, TrainTheSameModelAsSequentialClients) {
 
 INSTANTIATE_TEST_SUITE_P(Algorithms, ParallelClients, ::testing::Values("fedavg", "scaffold", "fedprox"));
 
+class BatchedClientRuns : public Federation, public ::testing::WithParamInterface<std::string> {};
+
+// Training clients in one batched pass changes the run's results by float rounding only, on one
+// rank and two, alone and composed with parallel clients; so do its metrics (same lines, losses
+// within rounding).
+TEST_P(BatchedClientRuns, TrainTheSameModelAsOneClientAtATime) {
+  const std::string algorithm = GetParam();
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-batched", algorithm);
+  if (algorithm == "fedprox") config.finetune.strategy = "F-2stage", config.finetune.stage1_rounds = 1;
+  config.local.epochs = 1, config.local.steps = 0;  // unequal step counts: 6, 9, 12, 15 samples in batches of 4
+  for (const int ranks : {1, 2}) {
+    config.run.batched_clients = 1, config.run.parallel_clients = 1;
+    config.run.name = fmt::format("{}-{}-one", algorithm, ranks);
+    const torch::Tensor one = run(config, ranks);
+    for (const auto& [batched, parallel] : std::vector<std::pair<int, int>>{{3, 1}, {2, 2}}) {
+      config.run.batched_clients = batched, config.run.parallel_clients = parallel;
+      config.run.name = fmt::format("{}-{}-batched{}-parallel{}", algorithm, ranks, batched, parallel);
+      const torch::Tensor together = run(config, ranks);
+      EXPECT_TRUE(torch::allclose(one, together, 1e-4, 1e-5))
+          << config.run.name << ": max diff " << (one - together).abs().max().item<double>();
+      const auto summary = summary_of(root_ / "runs-batched" / config.run.name);
+      const auto reference = summary_of(root_ / "runs-batched" / fmt::format("{}-{}-one", algorithm, ranks));
+      EXPECT_EQ(summary["trained_samples"], reference["trained_samples"]) << config.run.name;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Algorithms, BatchedClientRuns, ::testing::Values("fedavg", "scaffold", "fedprox"));
+
 TEST_F(Federation, ParallelReplicasShareTheWeightsNoRoundTrains) {
   Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-replicas", "fedavg");
   sim::Workbench bench = sim::open_workbench(config);

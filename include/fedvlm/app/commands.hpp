@@ -30,7 +30,7 @@ int command_pretrain(const CommonOptions& options, const std::string& out_dir);
 int command_eval(const CommonOptions& options, const std::filesystem::path& checkpoint,
                  const std::filesystem::path& predictions);
 int command_inspect(const CommonOptions& options);
-int command_bench(const CommonOptions& options, const std::string& what, int repeats);
+int command_bench(const CommonOptions& options, const std::string& what, int repeats, const std::string& json_path);
 int command_config(const CommonOptions& options, bool reference);
 
 }  // namespace fedvlm::app

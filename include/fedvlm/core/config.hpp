@@ -108,6 +108,7 @@ struct RunConfig {
   std::int64_t seed = 1;
   std::int64_t threads = 0;           // torch intra-op threads per rank; 0: cores / local ranks
   std::int64_t parallel_clients = 1;  // clients a rank trains at once (threads, model replicas)
+  std::int64_t batched_clients = 1;   // clients one forward/backward pass trains (stacked adapters)
   std::string device = "cpu";         // cpu | cuda | auto
   std::string precision = "fp32";     // fp32 | bf16 (autocast of the training forward pass, CUDA only)
   std::string comm = "auto";          // auto | local | mpi | nccl

@@ -43,6 +43,9 @@ struct Batch {
 Batch collate_training(const data::Samples& samples, std::span<const std::int64_t> rows, const SpecialTokens& special);
 Batch collate_prompts(const data::Samples& samples, std::span<const std::int64_t> rows, const SpecialTokens& special);
 
+// Training batches of several clients as one, in order: each right-padded to the longest.
+Batch concat_training(std::span<const Batch> batches, const SpecialTokens& special);
+
 // The normalized float images of `rows`, [B, C, H, W].
 torch::Tensor collate_images(const data::Samples& samples, std::span<const std::int64_t> rows);
 

@@ -16,7 +16,7 @@ namespace fedvlm::model {
 class DecoderImpl : public torch::nn::Module {
  public:
   DecoderImpl(const ModelConfig& model, const LoraConfig& lora, std::int64_t vocab_size,
-              std::shared_ptr<at::Generator> dropout_generator);
+              std::shared_ptr<ForwardState> state);
 
   torch::Tensor embed(const torch::Tensor& tokens);  // int64 [B, T] -> [B, T, D]
 

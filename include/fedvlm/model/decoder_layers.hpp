@@ -49,7 +49,7 @@ LoraSettings lora_settings_for(const LoraConfig& lora, const std::string& projec
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  AttentionImpl(const ModelConfig& model, const LoraConfig& lora, std::shared_ptr<at::Generator> dropout_generator);
+  AttentionImpl(const ModelConfig& model, const LoraConfig& lora, std::shared_ptr<ForwardState> state);
   // x [B, T, D]; `cache_slot` (optional) is this layer's (keys, values), extended in place.
   torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context, torch::Tensor* cached_keys,
                         torch::Tensor* cached_values);
@@ -62,7 +62,7 @@ TORCH_MODULE(Attention);
 
 class FeedForwardImpl : public torch::nn::Module {
  public:
-  FeedForwardImpl(const ModelConfig& model, const LoraConfig& lora, std::shared_ptr<at::Generator> dropout_generator);
+  FeedForwardImpl(const ModelConfig& model, const LoraConfig& lora, std::shared_ptr<ForwardState> state);
   torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
   LoraLinear gate{nullptr}, up{nullptr}, down{nullptr};
 };
@@ -70,7 +70,7 @@ TORCH_MODULE(FeedForward);
 
 class DecoderBlockImpl : public torch::nn::Module {
  public:
-  DecoderBlockImpl(const ModelConfig& model, const LoraConfig& lora, std::shared_ptr<at::Generator> dropout_generator);
+  DecoderBlockImpl(const ModelConfig& model, const LoraConfig& lora, std::shared_ptr<ForwardState> state);
   torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context, torch::Tensor* cached_keys,
                         torch::Tensor* cached_values);
   RMSNorm attention_norm{nullptr}, ffn_norm{nullptr};
@@ -79,7 +79,7 @@ class DecoderBlockImpl : public torch::nn::Module {
 
  private:
   double dropout_;
-  std::shared_ptr<at::Generator> dropout_generator_;
+  std::shared_ptr<ForwardState> state_;
 };
 TORCH_MODULE(DecoderBlock);
 

@@ -2,6 +2,7 @@
 // (alpha / rank) * B A, with A [rank, in] random and B [out, rank] zero, so a fresh adapter
 // changes nothing. Every decoder projection is a LoraLinear; those not named in
 // lora.targets (or with rank 0) carry no adapter and behave as a plain bias-free Linear.
+// While a ClientStack stacks this adapter, each client's rows go through that client's A and B.
 #pragma once
 
 #include <cstdint>
@@ -9,11 +10,9 @@
 
 #include <torch/torch.h>
 
-namespace fedvlm::model {
+#include "fedvlm/model/forward_state.hpp"
 
-// Dropout whose mask comes from a generator the model owns (VisionLanguageModel::seed_dropout),
-// so local training is reproducible per (seed, round, client) regardless of torch's global state.
-torch::Tensor dropout_from(const torch::Tensor& x, double p, bool training, at::Generator& generator);
+namespace fedvlm::model {
 
 struct LoraSettings {
   std::int64_t rank = 0;  // 0: no adapter
@@ -24,7 +23,7 @@ struct LoraSettings {
 class LoraLinearImpl : public torch::nn::Module {
  public:
   LoraLinearImpl(std::int64_t in_features, std::int64_t out_features, LoraSettings settings,
-                 std::shared_ptr<at::Generator> dropout_generator);
+                 std::shared_ptr<ForwardState> state);
 
   torch::Tensor forward(const torch::Tensor& x);
 
@@ -41,7 +40,7 @@ class LoraLinearImpl : public torch::nn::Module {
 
  private:
   LoraSettings settings_;
-  std::shared_ptr<at::Generator> dropout_generator_;
+  std::shared_ptr<ForwardState> state_;
   bool merged_ = false;
 };
 TORCH_MODULE(LoraLinear);

@@ -21,6 +21,7 @@
 #include "fedvlm/data/samples.hpp"
 #include "fedvlm/model/batch.hpp"
 #include "fedvlm/model/decoder.hpp"
+#include "fedvlm/model/forward_state.hpp"
 
 namespace fedvlm::model {
 
@@ -50,6 +51,9 @@ class VisionLanguageModel : public torch::nn::Module {
   torch::Tensor logits(const Batch& batch);
   // Mean cross-entropy over the supervised tokens (labels != -100) of the batch.
   torch::Tensor loss(const Batch& batch);
+  // With a client stack set: each client's mean cross-entropy over its own rows' supervised
+  // tokens, [K] (their sum is the loss that trains every client's slice at once).
+  torch::Tensor client_losses(const Batch& batch);
   // Batched greedy decoding with a KV cache from a prompt batch (collate_prompts). Row b gets at
   // most max_new_tokens tokens, stops at eos_id (not included), and at model.max_seq_len.
   std::vector<std::vector<std::int32_t>> generate(const Batch& prompts, std::int64_t max_new_tokens,
@@ -59,6 +63,11 @@ class VisionLanguageModel : public torch::nn::Module {
 
   // Reseeds the generator behind LoRA and decoder dropout (one stream per client and round).
   void seed_dropout(const StreamKey& key);
+  // Batched multi-client training (client_stack.hpp): while `stack` is set, the tensors it stacks
+  // are read from it, per client, and dropout draws from each client's stream; nullptr ends it.
+  // The stack must outlive its use; a model trains one stack at a time (replicas have their own).
+  void set_client_stack(const ClientStack* stack) { forward_state_->clients = stack; }
+  const ClientStack* client_stack() const { return forward_state_->clients; }
   void merge_lora();    // fold every adapter into its base weight (faster generation)
   void unmerge_lora();  // and back
 
@@ -72,7 +81,7 @@ class VisionLanguageModel : public torch::nn::Module {
  protected:
   // Final-normed hidden states of the whole sequence [B, N + T, dim].
   torch::Tensor sequence_hidden(const Batch& batch, KvCache* cache);
-  std::shared_ptr<at::Generator> dropout_generator_;
+  std::shared_ptr<ForwardState> forward_state_;  // shared with every module that draws dropout
 
  private:
   ModelConfig model_;

@@ -27,6 +27,8 @@ class ClientData {
   // Client `id`'s samples; id kCentralizedClient is the union of every client (centralized
   // baseline; cached whatever its size, as the one entry the budget then allows).
   Samples samples(std::int64_t id);
+  // How many samples client `id` has, from the dataset's metadata (nothing is read).
+  std::int64_t sample_count(std::int64_t id) const;
   double read_seconds() const;
   std::int64_t cached_bytes() const;
   std::int64_t cached_clients() const;

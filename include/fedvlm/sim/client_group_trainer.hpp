@@ -1,11 +1,13 @@
 // ClientGroupTrainer: trains the clients one rank hosts in a round and folds each into the
 // round's accumulator. The round loop sees only this interface; per-client state (model
-// replica, optimizer, data cursor) lives behind it. SequentialGroupTrainer trains one client
-// after the other on the rank's model; ParallelGroupTrainer trains several at once on threads,
-// each with its own model replica. Both fold clients into the accumulator in increasing id
-// order (finish() is not thread-safe; the order keeps a rank's sums reproducible), so they give
-// bit-identical results. Another implementation (CUDA streams, batched multi-client kernels)
-// plugs in the same way.
+// replica, optimizer, data cursor) lives behind it. The unit of work is a group of clients
+// (client_groups): one client, trained alone (LocalTrainer), or up to run.batched_clients
+// clients with the same number of local steps, trained in one pass (BatchedTrainer).
+// SequentialGroupTrainer trains one group after the other on the rank's model;
+// ParallelGroupTrainer trains several groups at once on threads, each with its own model replica.
+// Both fold clients into the accumulator in increasing id order (finish() is not thread-safe;
+// the order keeps a rank's sums reproducible), so they give bit-identical results, and results
+// do not depend on run.batched_clients beyond float rounding.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,9 @@ inline constexpr std::string_view kTrainLossSegment = "train_loss_sum";  // Σ b
 inline constexpr std::string_view kTrainStepsSegment = "train_steps";    // Σ local steps
 inline constexpr std::string_view kTrainSamplesSegment = "train_samples";  // Σ samples processed
 
+// The algorithm's accumulator layout followed by the train segments above, zeroed on `device`.
+fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device);
+
 // Hands a client's local result to the algorithm (update.finish) and adds its loss, steps and
 // samples to the train segments above.
 void fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples,
@@ -52,9 +57,20 @@ class ClientGroupTrainer {
                        fl::Accumulator& accumulator) = 0;
 };
 
+// The round's clients as units of training: clients taking the same positive number of local
+// steps (steps[i]) in groups of up to `group_size`, members in increasing index order, groups in
+// the order of their first member; a client without steps is a group alone.
+std::vector<std::vector<std::size_t>> client_groups(const std::vector<std::int64_t>& steps, std::int64_t group_size);
+
+// Whether run.batched_clients applies to finetune.strategy: full trains the decoder base, which
+// every client's rows share, so it trains one client at a time.
+bool batches_clients(const Config& config);
+
 class SequentialGroupTrainer final : public ClientGroupTrainer {
  public:
-  SequentialGroupTrainer(ClientData& data, LocalTrainer& trainer) : data_(data), trainer_(trainer) {}
+  // `batched` (with group_size > 1) trains the groups of several clients; null: one at a time.
+  SequentialGroupTrainer(ClientData& data, LocalTrainer& trainer, const Config& config,
+                         std::unique_ptr<BatchedTrainer> batched = nullptr);
 
   double train(const std::vector<std::int64_t>& clients, const RoundContext& context, fl::Algorithm& algorithm,
                const model::TrainableSet& trainable, fl::Accumulator& accumulator) override;
@@ -62,15 +78,18 @@ class SequentialGroupTrainer final : public ClientGroupTrainer {
  private:
   ClientData& data_;
   LocalTrainer& trainer_;
+  const Config& config_;
+  std::unique_ptr<BatchedTrainer> batched_;
 };
 
-// Up to `workers` clients at once, each on its own thread and model replica. Replicas are made
+// Up to `workers` groups at once, each on its own thread and model replica. Replicas are made
 // by `make_model` (same architecture as the rank's model) and take the rank's values: parameters
 // that no round of finetune.strategy trains (the vision encoder, and the decoder base unless
 // `full`) share the rank's tensors; the rest are copies, which every client overwrites with x
 // while they train and which take the rank's values again once frozen (F-2stage's connector).
 // Data reads and the algorithm's begin_client()/finish() stay on the calling thread, in
-// increasing id order; only the local steps run on the workers.
+// increasing id order; only the local steps run on the workers. With config.run.batched_clients
+// > 1 (and batches_clients), each worker trains groups of clients in one pass.
 class ParallelGroupTrainer final : public ClientGroupTrainer {
  public:
   using ModelFactory = std::function<std::shared_ptr<model::VisionLanguageModel>()>;
@@ -92,10 +111,12 @@ class ParallelGroupTrainer final : public ClientGroupTrainer {
   model::VisionLanguageModel& model_;
   const Config& config_;
   std::set<std::string> ever_trained_;  // parameters some round trains: copied, not shared
+  std::int64_t group_size_;             // clients per group: run.batched_clients where it applies, else 1
   std::vector<std::unique_ptr<Worker>> workers_;
 };
 
-// The trainer `run.parallel_clients` asks for: sequential on `trainer` for 1, parallel otherwise.
+// The trainer `run.parallel_clients` and `run.batched_clients` ask for: sequential on `trainer`
+// (and its model) for one thread, parallel otherwise; batched where run.batched_clients > 1.
 std::unique_ptr<ClientGroupTrainer> make_group_trainer(ClientData& data, LocalTrainer& trainer,
                                                        model::VisionLanguageModel& model,
                                                        const ParallelGroupTrainer::ModelFactory& make_model,

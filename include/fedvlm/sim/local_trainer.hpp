@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include <torch/torch.h>
@@ -55,6 +56,36 @@ class LocalTrainer {
   model::SpecialTokens special_;
   torch::Device device_;
   bool bf16_;  // run.precision = bf16: the forward pass under CUDA bf16 autocast
+};
+
+// Several clients in one forward and backward pass per step (run.batched_clients; see
+// model/client_stack.hpp): their flat vectors are the rows of one [K, n] tensor, which the
+// optimizer steps as a whole (AdamW and SGD act elementwise, so each row steps as its client's
+// own optimizer would); the gradient term, the clipping norm and the loss are per row. Every
+// random draw comes from the client's own streams, as in LocalTrainer. Each client's result
+// equals LocalTrainer::train on it alone up to float rounding (the batched products sum in
+// another order).
+class BatchedTrainer {
+ public:
+  BatchedTrainer(model::VisionLanguageModel& model, const Config& config, model::SpecialTokens special,
+                 torch::Device device);
+
+  struct Client {
+    const data::Samples* samples = nullptr;  // at least one sample
+    std::int64_t id = 0;                     // ClientData::kCentralizedClient (-1) draws as client 0
+    fl::ClientUpdate* update = nullptr;      // may be null
+  };
+  // Trains `clients` from x for `steps` steps each (> 0; the same for all). The model's own
+  // trainable values are not touched. Throws for the full strategy (the decoder base is shared).
+  std::vector<LocalResult> train(const model::TrainableSet& trainable, std::span<const Client> clients,
+                                 std::int64_t round, const torch::Tensor& x, double lr, std::int64_t steps);
+
+ private:
+  model::VisionLanguageModel& model_;
+  const Config& config_;
+  model::SpecialTokens special_;
+  torch::Device device_;
+  bool bf16_;
 };
 
 }  // namespace fedvlm::sim

@@ -1,0 +1,70 @@
+// ClientStack: K clients training in one forward and backward pass (run.batched_clients).
+//
+// The clients' batches are concatenated along the batch dimension, client 0's rows first. The
+// frozen parts of the model (vision encoder, decoder base) run once over all rows. Each trained
+// tensor of shape S is read from a [K, S] view of the clients' flat vectors Y [K, n] (row k:
+// client k's copy of the trainable set, in the set's order), and applied per client as a
+// batched matrix product over that client's rows. Since client k's tensors touch only its own
+// rows and the loss is the sum of the clients' mean losses, the gradient Y.grad[k] is client
+// k's gradient training alone.
+//
+// Use: model.set_client_stack(&stack); per step: stack.set_layout(...), stack.bind(Y), then
+// model.client_losses(batch). The stack holds no model state and is not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "fedvlm/model/strategy.hpp"
+
+namespace fedvlm::model {
+
+class ClientStack {
+ public:
+  // Stacks every tensor of `trainable` for `clients` clients.
+  ClientStack(const TrainableSet& trainable, std::int64_t clients);
+
+  std::int64_t clients() const { return clients_; }
+
+  // The concatenated batch of one step: client k has rows[k] rows (at least one), its own
+  // sequence length lengths[k] (image + text tokens of its batch alone; the concatenated batch
+  // pads to the longest) and its dropout stream generators[k].
+  void set_layout(std::span<const std::int64_t> rows, std::span<const std::int64_t> lengths,
+                  std::span<at::Generator> generators, torch::Device device);
+  // Reads the stacked tensors from `values` [K, n] (differentiable views; call once per step,
+  // since each backward pass frees the views' graph).
+  void bind(const torch::Tensor& values);
+
+  // The [K, S] view that stands for `parameter`, or an undefined tensor when it is not stacked
+  // (frozen: shared by every client).
+  torch::Tensor find(const torch::Tensor& parameter) const;
+
+  // x [B, ..., in] (the concatenated batch) times each client's weight [K, out, in] transposed,
+  // plus its bias [K, out] when defined: [B, ..., out].
+  torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {}) const;
+  // Dropout of x [B, L, features] with each client's rows masked from its own stream (see
+  // forward_state.hpp); positions past a client's own length are left as they are.
+  torch::Tensor dropout(const torch::Tensor& x, double p) const;
+  // Per-client means of `values` [M], value m belonging to row rows[m]: [K].
+  torch::Tensor client_means(const torch::Tensor& values, const torch::Tensor& rows) const;
+
+ private:
+  struct Slot {
+    std::int64_t offset = 0, numel = 0;
+    std::vector<std::int64_t> shape;  // [K, S...]
+  };
+  std::int64_t clients_;
+  std::int64_t length_ = 0;                              // n
+  std::unordered_map<const void*, Slot> slots_;          // by the parameter's TensorImpl
+  std::unordered_map<const void*, torch::Tensor> views_;  // this step's [K, S] views
+  std::vector<std::int64_t> rows_, lengths_;
+  std::int64_t equal_rows_ = 0;   // every client's row count when they are equal, else 0
+  torch::Tensor row_client_;      // int64 [B]: the client of each row
+  at::Generator* generators_ = nullptr;
+};
+
+}  // namespace fedvlm::model
