@@ -419,17 +419,25 @@ if (( ! cpu )) && [[ -x $build/tests/test_mpi ]]; then
 fi
 
 step "benchmark data"
+data_ok=1
 if [[ -z $data ]]; then
   data=$build/gpu-check-data
   if [[ ! -f $data/meta.h5 ]]; then
-    [[ -d $fashion ]] || die "no dataset: pass --data DIR or --fashion-source DIR (Fashion-MNIST IDX files)"
-    "$build/fedvlm-prep" fashion --source "$fashion" --out "$data" --force --clients 10 --partition dirichlet \
-      --alpha 0.5 --train-samples 4000 --test-samples 500 --seed 1 >"$log_dir/prep.log" 2>&1 \
-      || { tail -n 30 "$log_dir/prep.log" >&2; die "fedvlm-prep failed: see $log_dir/prep.log"; }
-    tail -n 3 "$log_dir/prep.log"
+    if [[ ! -d $fashion ]]; then
+      echo "gpu-check: no dataset (pass --data DIR or --fashion-source DIR): the federation and the benchmarks are skipped"
+      data_ok=0 smoke_status=1 bench_status=1
+    elif ! "$build/fedvlm-prep" fashion --source "$fashion" --out "$data" --force --clients 10 --partition dirichlet \
+        --alpha 0.5 --train-samples 4000 --test-samples 500 --seed 1 >"$log_dir/prep.log" 2>&1; then
+      tail -n 30 "$log_dir/prep.log"
+      echo "gpu-check: fedvlm-prep failed (see prep.log): the federation and the benchmarks are skipped"
+      data_ok=0 smoke_status=1 bench_status=1
+    else
+      tail -n 3 "$log_dir/prep.log"
+    fi
   fi
 fi
 
+if (( data_ok )); then
 step "federation on $device: mpirun ${smoke_args[*]}, ${smoke_sets[*]}, 2 rounds"
 timeout "$(limit 300)" mpirun "${smoke_args[@]}" "$build/fedvlm" run -c configs/fashion/fedavg.toml --set "data.path=$data" \
   --set model.base= --set "run.dir=$build/gpu-check-runs" --set run.name=smoke --overwrite --set fl.rounds=2 \
@@ -468,6 +476,7 @@ for run in "${runs[@]}"; do
     --set "run.device=$device" --set "run.precision=$precision" "${extra[@]}" >"$log_dir/$name.log" 2>&1 || bench_status=$?
   { grep -v -E '^\[[0-9-]+ ' "$log_dir/$name.log" || true; } | tail -n 12
 done
+fi  # data_ok
 
 step "tests: ctest -L '$labels' (last: they check correctness, mostly on the CPU)"
 failed_tests() { sed -n '/The following tests FAILED:/,$p' "$log_dir/ctest.log" 2>/dev/null | grep -E '^\s+[0-9]+ - ' || true; }
@@ -496,8 +505,12 @@ end_step
   echo "tests: $tests_result ($(grep -E 'tests passed|tests failed' "$log_dir/ctest.log" 2>/dev/null || echo 'no result'))"
   failed_tests | sed 's/^/  failed: /'
   (( cpu )) || echo "nccl backend on the GPU (NcclOnTheGpu): $( ((nccl_status == 0)) && echo passed || echo "FAILED or skipped (exit $nccl_status)")"
-  echo "federation on $device (${smoke_sets[*]}): $( ((smoke_status == 0)) && echo passed || echo "FAILED (exit $smoke_status)")"
-  echo "bench: $( ((bench_status == 0)) && echo ran || echo "a run FAILED (exit $bench_status)")"
+  if (( data_ok )); then
+    echo "federation on $device (${smoke_sets[*]}): $( ((smoke_status == 0)) && echo passed || echo "FAILED (exit $smoke_status)")"
+    echo "bench: $( ((bench_status == 0)) && echo ran || echo "a run FAILED (exit $bench_status)")"
+  else
+    echo "federation and bench: NOT RUN (no benchmark data: see the 'benchmark data' step)"
+  fi
   for run in "${runs[@]}"; do
     read -r what precision k <<<"$run"
     name=$(bench_name "$what" "$precision" "$k")
