@@ -12,7 +12,10 @@ endfunction()
 if(FEDVLM_USE_PCH)
   file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/fedvlm_pch.cpp "// precompiled header carrier\n")
   add_library(fedvlm_pch OBJECT ${CMAKE_CURRENT_BINARY_DIR}/fedvlm_pch.cpp)
-  target_link_libraries(fedvlm_pch PUBLIC torch)
+  # fmt and nlohmann_json ahead of torch, as in every target that reuses this header: a PyTorch
+  # wheel's include folder carries its own fmt (and more), and the PCH must resolve <fmt/...>
+  # to the same headers as the sources do (the fmt that spdlog and libfmt.so were built with).
+  target_link_libraries(fedvlm_pch PUBLIC spdlog::spdlog nlohmann_json::nlohmann_json torch)
   target_compile_options(fedvlm_pch PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
   target_precompile_headers(fedvlm_pch PRIVATE <torch/torch.h> <vector> <string> <memory> <functional>)
 endif()

@@ -15,5 +15,7 @@ void check_alltoallv_buffers(const Communicator& comm, const Buffer& send, std::
                              const Buffer& receive, std::span<const std::size_t> receive_counts);
 // Records that this process joined a job of several MPI ranks (what abort_world needs to know).
 void note_world_joined();
+// Records this process's rank among the ranks of its node (what node_local_rank() returns).
+void note_node_rank(int rank);
 
 }  // namespace fedvlm::comm::detail

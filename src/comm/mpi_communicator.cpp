@@ -62,6 +62,15 @@ MpiCommunicator::MpiCommunicator() {
   FEDVLM_CHECK_MPI(MPI_Comm_rank(comm_, &rank_));
   FEDVLM_CHECK_MPI(MPI_Comm_size(comm_, &size_));
   if (size_ > 1) detail::note_world_joined();
+  // This rank's rank among the ranks of its node: node_local_rank() answers with it from now on,
+  // so the model's GPU and the nccl backend's agree (communicator.hpp).
+  MPI_Comm node = MPI_COMM_NULL;
+  FEDVLM_CHECK_MPI(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node));
+  int node_rank = 0;
+  const int status = MPI_Comm_rank(node, &node_rank);
+  MPI_Comm_free(&node);
+  FEDVLM_CHECK_MPI(status);
+  detail::note_node_rank(node_rank);
 }
 
 MpiCommunicator::~MpiCommunicator() {

@@ -6,17 +6,36 @@
 
 #include "fedvlm/comm/communicator.hpp"
 #include "fedvlm/comm/mpi_check.hpp"
+#include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
 
 namespace fedvlm::comm {
 namespace {
 bool g_initialized_here = false;  // finalize only what initialize started
 std::atomic<bool> g_joined_world{false};  // an MpiCommunicator of several ranks was made
+std::atomic<int> g_node_rank{-1};         // rank on the node, from the first MpiCommunicator
+
+int env_int(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? std::atoi(value) : fallback;
+}
 }  // namespace
 
 namespace detail {
 void note_world_joined() { g_joined_world.store(true); }
+void note_node_rank(int rank) { g_node_rank.store(rank); }
 }  // namespace detail
+
+int node_local_rank() {
+  if (const int rank = g_node_rank.load(); rank >= 0) return rank;
+  return env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("SLURM_LOCALID", 0));
+}
+
+int cuda_device_for(int local_rank, int device_count) {
+  FEDVLM_CHECK(device_count >= 1, "cuda_device_for: no CUDA device to choose from (device count {})", device_count);
+  FEDVLM_CHECK(local_rank >= 0, "cuda_device_for: negative local rank {}", local_rank);
+  return local_rank % device_count;
+}
 
 bool launched_under_mpi() {
   // Open MPI's mpirun/mpiexec, PMIx starters (srun --mpi=pmix, prterun), PMI-1/2 (MPICH hydra,

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "fedvlm/comm/communicator.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
 #include "fedvlm/model/checkpoint.hpp"
@@ -17,7 +18,6 @@ int env_int(const char* name, int fallback) {
   return value && *value ? std::atoi(value) : fallback;
 }
 
-int local_rank() { return env_int("OMPI_COMM_WORLD_LOCAL_RANK", env_int("SLURM_LOCALID", 0)); }
 int local_size() { return std::max(1, env_int("OMPI_COMM_WORLD_LOCAL_SIZE", env_int("SLURM_NTASKS_PER_NODE", 1))); }
 
 }  // namespace
@@ -26,7 +26,8 @@ torch::Device choose_device(const std::string& device) {
   if (device == "cpu") return torch::kCPU;
   if (torch::cuda::is_available()) {
     const auto count = static_cast<int>(torch::cuda::device_count());
-    return {torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank() % count)};
+    // The GPU the nccl backend binds this rank to, too (comm/communicator.hpp).
+    return {torch::kCUDA, static_cast<c10::DeviceIndex>(comm::cuda_device_for(comm::node_local_rank(), count))};
   }
   if (device == "cuda")
     throw InputError("run.device = \"cuda\" but this LibTorch build or machine has no CUDA device; use \"cpu\" or \"auto\"");

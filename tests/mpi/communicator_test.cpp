@@ -4,9 +4,13 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
 
 #include "fedvlm/comm/communicator.hpp"
 #include "fedvlm/comm/mpi_check.hpp"
@@ -208,6 +212,70 @@ TEST_F(Collectives, CheckMacroCarriesTheErrorStringAndTheCallText) {
     EXPECT_NE(message.find("MPI_Allreduce(MPI_IN_PLACE, &value, bad_count"), std::string::npos) << message;
     EXPECT_NE(message.find("MPI_ERR_COUNT"), std::string::npos) << message;
   }
+}
+
+// Under mpiexec: this rank's rank among the ranks of its node (MPI_COMM_TYPE_SHARED), recorded
+// by the MPI communicator, wins over the launcher's variables. Alone: the variables, else 0.
+TEST_F(Collectives, NodeLocalRankComesFromTheCommunicator) {
+  if (comm->backend() != "mpi") GTEST_SKIP() << "needs MPI (run under mpiexec)";
+  MPI_Comm node = MPI_COMM_NULL;
+  ASSERT_EQ(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank(), MPI_INFO_NULL, &node), MPI_SUCCESS);
+  int expected = -1;
+  MPI_Comm_rank(node, &expected);
+  MPI_Comm_free(&node);
+  EXPECT_EQ(node_local_rank(), expected);
+  if (const char* launcher = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) {
+    EXPECT_EQ(node_local_rank(), std::atoi(launcher));
+  }
+  const std::string saved = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK") ? std::getenv("OMPI_COMM_WORLD_LOCAL_RANK") : "";
+  setenv("OMPI_COMM_WORLD_LOCAL_RANK", "17", 1);
+  EXPECT_EQ(node_local_rank(), expected);
+  if (saved.empty()) {
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  } else {
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", saved.c_str(), 1);
+  }
+}
+
+// The nccl backend on this rank's GPU, where it can run: a CUDA build with NCCL, under mpiexec,
+// no more ranks on the node than GPUs (NCCL refuses two ranks on one GPU). Skipped elsewhere,
+// the same way on every rank.
+TEST(NcclOnTheGpu, CollectivesOnDeviceTensorsOfTheRanksGpu) {
+  if (!launched_under_mpi()) GTEST_SKIP() << "needs mpiexec (the nccl backend runs over MPI)";
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch or machine";
+  MPI_Comm node = MPI_COMM_NULL;
+  ASSERT_EQ(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node), MPI_SUCCESS);
+  int on_node = 1;
+  MPI_Comm_size(node, &on_node);
+  MPI_Comm_free(&node);
+  int short_of_gpus = on_node > static_cast<int>(torch::cuda::device_count()) ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &short_of_gpus, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (short_of_gpus) GTEST_SKIP() << on_node << " ranks on a node with " << torch::cuda::device_count() << " GPU(s)";
+  std::unique_ptr<Communicator> nccl;
+  try {
+    nccl = make_communicator(Backend::Nccl);
+  } catch (const Error& error) {
+    if (std::string(error.what()).find("not compiled") == std::string::npos) throw;
+    GTEST_SKIP() << error.what();
+  }
+  ASSERT_TRUE(nccl->accepts_device_buffers());
+  const int n = nccl->size();
+  const int r = nccl->rank();
+  // The GPU the model of this rank is put on (sim::choose_device) is the one NCCL is bound to:
+  // the backend refuses buffers of any other GPU.
+  const torch::Device gpu(torch::kCUDA,
+                          static_cast<c10::DeviceIndex>(cuda_device_for(node_local_rank(), static_cast<int>(torch::cuda::device_count()))));
+  torch::Tensor sum = torch::full({1 << 20}, static_cast<float>(r + 1), torch::TensorOptions().device(gpu));
+  allreduce(*nccl, sum);
+  EXPECT_TRUE(sum.is_cuda());
+  EXPECT_TRUE(torch::all(sum.cpu() == static_cast<float>(n * (n + 1) / 2)).item<bool>());
+  torch::Tensor max = torch::tensor({static_cast<std::int64_t>(r), std::int64_t{-1}}, torch::TensorOptions().device(gpu));
+  allreduce(*nccl, max, ReduceOp::Max);
+  EXPECT_EQ(max.cpu()[0].item<std::int64_t>(), n - 1);
+  torch::Tensor root = torch::full({3}, static_cast<double>(r), torch::TensorOptions().dtype(torch::kFloat64).device(gpu));
+  broadcast(*nccl, root, n - 1);
+  EXPECT_TRUE(torch::all(root.cpu() == static_cast<double>(n - 1)).item<bool>());
+  nccl->barrier();
 }
 
 }  // namespace

@@ -75,6 +75,17 @@ bool launched_under_mpi();  // OMPI_COMM_WORLD_SIZE (mpirun), PMIX_RANK (srun --
 // same way and exits on its own, with no abort banner).
 void abort_world(int exit_code);
 
+// Which GPU a rank uses, decided here for both the model (sim::choose_device) and the nccl
+// backend (cudaSetDevice): cuda_device_for(node_local_rank(), GPUs this rank sees).
+// node_local_rank(): once an MPI communicator exists (make_communicator with Mpi, Auto under a
+// starter, or Nccl), this rank's rank among the ranks of its node, from
+// MPI_Comm_split_type(MPI_COMM_TYPE_SHARED); before that, or without MPI, OMPI_COMM_WORLD_LOCAL_RANK
+// (Open MPI's mpirun), else SLURM_LOCALID (srun), else 0.
+int node_local_rank();
+// local_rank modulo device_count: ranks beyond the GPU count share the GPUs round-robin. Throws
+// fedvlm::Error when device_count < 1 or local_rank < 0.
+int cuda_device_for(int local_rank, int device_count);
+
 enum class Backend { Auto, Local, Mpi, Nccl };
 
 Backend parse_backend(const std::string& name);  // "auto", "local", "mpi", "nccl"

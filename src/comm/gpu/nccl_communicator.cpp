@@ -24,16 +24,6 @@ ncclRedOp_t nccl_op(ReduceOp op) { return op == ReduceOp::Sum ? ncclSum : ncclMa
 
 cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
-int rank_within_node(MPI_Comm comm, int rank) {
-  MPI_Comm node = MPI_COMM_NULL;
-  FEDVLM_CHECK_MPI(MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node));
-  int local_rank = 0;
-  const int status = MPI_Comm_rank(node, &local_rank);
-  MPI_Comm_free(&node);
-  FEDVLM_CHECK_MPI(status);
-  return local_rank;
-}
-
 }  // namespace
 
 NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi) : mpi_(std::move(mpi)) {
@@ -41,7 +31,9 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi) : mpi_(
   int devices = 0;
   FEDVLM_CHECK_CUDA(cudaGetDeviceCount(&devices));
   FEDVLM_CHECK(devices > 0, "the nccl backend needs a CUDA device, but rank {} sees none", rank());
-  device_ = rank_within_node(mpi_->handle(), rank()) % devices;
+  // The same GPU sim::choose_device gives this rank's model (communicator.hpp): the MPI
+  // communicator underneath has just recorded this rank's rank on its node.
+  device_ = cuda_device_for(node_local_rank(), devices);
   FEDVLM_CHECK_CUDA(cudaSetDevice(device_));
 
   ncclUniqueId id{};

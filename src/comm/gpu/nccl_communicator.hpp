@@ -1,7 +1,8 @@
 // NcclCommunicator: collectives on CUDA device buffers with NCCL, on the current CUDA stream of
 // this rank's GPU (so they are ordered with the LibTorch kernels around them). An MPI
 // communicator underneath carries the NCCL id at start-up, the barrier, and host buffers.
-// Each rank binds to GPU (rank within its node) % (GPUs on the node).
+// Each rank binds to GPU cuda_device_for(node_local_rank(), GPUs it sees) (communicator.hpp), the
+// GPU sim::choose_device puts its model on.
 // CUDA builds with NCCL only: the factory creates it under FEDVLM_HAVE_NCCL.
 #pragma once
 
