@@ -42,7 +42,27 @@ void ClientStack::bind(const torch::Tensor& values) {
                "client stack of {} clients x {} values: got a tensor of [{}]", clients_, length_,
                fmt::join(values.sizes(), ", "));
   views_.clear();
-  for (const auto& [key, slot] : slots_) views_[key] = values.narrow(1, slot.offset, slot.numel).view(slot.shape);
+  const torch::Tensor base = values.detach();
+  for (const auto& [key, slot] : slots_) {
+    views_[key] = base.narrow(1, slot.offset, slot.numel).view(slot.shape).detach().requires_grad_(true);
+  }
+}
+
+void ClientStack::zero_grads() {
+  for (auto& [key, view] : views_) view.mutable_grad().reset();
+}
+
+void ClientStack::gather_grads(torch::Tensor& grads) const {
+  FEDVLM_CHECK(grads.dim() == 2 && grads.size(0) == clients_ && grads.size(1) == length_,
+               "client stack of {} clients x {} values: gradients of [{}]", clients_, length_,
+               fmt::join(grads.sizes(), ", "));
+  torch::NoGradGuard no_grad;
+  for (const auto& [key, slot] : slots_) {
+    auto target = grads.narrow(1, slot.offset, slot.numel);
+    const auto& grad = views_.at(key).grad();
+    if (grad.defined()) target.copy_(grad.reshape({clients_, slot.numel}));
+    else target.zero_();
+  }
 }
 
 torch::Tensor ClientStack::find(const torch::Tensor& parameter) const {

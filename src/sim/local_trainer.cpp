@@ -194,8 +194,11 @@ std::vector<LocalResult> BatchedTrainer::train(const model::TrainableSet& traina
   // Row c of `values` is client c's flat vector y; the stack reads the model's trained tensors
   // from it, so the model's own values stay as they are.
   torch::Tensor values = x.detach().to(device_).unsqueeze(0).repeat({k, 1}).set_requires_grad(true);
+  torch::Tensor grad = torch::zeros_like(values);  // [K, n]: row c is client c's gradient alone
+  values.mutable_grad() = grad;
   auto optimizer = make_optimizer(config_.local, {values}, lr);
   model::ClientStack stack(trainable, k);
+  stack.bind(values);
   const StackScope scope(model_, stack);
   model_.train();
 
@@ -215,15 +218,14 @@ std::vector<LocalResult> BatchedTrainer::train(const model::TrainableSet& traina
     }
     const model::Batch batch = model::concat_training(batches, special_).to(device_);
     stack.set_layout(rows, lengths, generators, device_);
-    stack.bind(values);
-    optimizer->zero_grad();
+    stack.zero_grads();
     torch::Tensor losses;
     {
       const AutocastScope autocast(bf16_);
       losses = model_.client_losses(batch);
     }
     losses.sum().backward();
-    torch::Tensor grad = values.grad();  // [K, n]: row c is client c's gradient alone
+    stack.gather_grads(grad);
     torch::NoGradGuard no_grad;
     const torch::Tensor y = values.detach();
     if (adjusts_gradient) {

@@ -8,8 +8,9 @@
 // rows and the loss is the sum of the clients' mean losses, the gradient Y.grad[k] is client
 // k's gradient training alone.
 //
-// Use: model.set_client_stack(&stack); per step: stack.set_layout(...), stack.bind(Y), then
-// model.client_losses(batch). The stack holds no model state and is not thread-safe.
+// Use: stack.bind(Y); model.set_client_stack(&stack); per step: stack.set_layout(...),
+// stack.zero_grads(), model.client_losses(batch) and backward, stack.gather_grads(G) gives
+// G [K, n], then step Y. The stack holds no model state and is not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -35,9 +36,13 @@ class ClientStack {
   // pads to the longest) and its dropout stream generators[k].
   void set_layout(std::span<const std::int64_t> rows, std::span<const std::int64_t> lengths,
                   std::span<at::Generator> generators, torch::Device device);
-  // Reads the stacked tensors from `values` [K, n] (differentiable views; call once per step,
-  // since each backward pass frees the views' graph).
+  // Reads the stacked tensors from `values` [K, n]: each is a leaf sharing that memory (a step
+  // of `values` moves it) with a gradient of its own. (Not differentiable views of one leaf:
+  // each view's backward would write a whole [K, n] gradient, one per tensor.)
   void bind(const torch::Tensor& values);
+  void zero_grads();
+  // Writes every stacked tensor's gradient (zero where none flowed) into `grads` [K, n].
+  void gather_grads(torch::Tensor& grads) const;
 
   // The [K, S] view that stands for `parameter`, or an undefined tensor when it is not stacked
   // (frozen: shared by every client).
@@ -60,7 +65,7 @@ class ClientStack {
   std::int64_t clients_;
   std::int64_t length_ = 0;                              // n
   std::unordered_map<const void*, Slot> slots_;          // by the parameter's TensorImpl
-  std::unordered_map<const void*, torch::Tensor> views_;  // this step's [K, S] views
+  std::unordered_map<const void*, torch::Tensor> views_;  // [K, S] leaves over the bound values
   std::vector<std::int64_t> rows_, lengths_;
   std::int64_t equal_rows_ = 0;   // every client's row count when they are equal, else 0
   torch::Tensor row_client_;      // int64 [B]: the client of each row
