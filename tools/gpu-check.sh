@@ -31,7 +31,6 @@
 #                         exists, else /usr/share/datasets/fashion-mnist)
 #     --jobs N            build and test jobs (default: nproc)
 #     --repeats N         benchmark repeats (default 3)
-#     --batched LIST      run.batched_clients values for `bench --what clients` (default 1,8)
 #     --bench-args ARGS   more arguments for every `fedvlm bench` run; {json} stands for a file
 #                         named after the run in the logs (e.g. --bench-args '--json {json}')
 #     --labels REGEX      ctest labels to run (default 'comm|mpi|core|sim|gpu')
@@ -57,7 +56,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs="" prefix=/tmp/fedvlm-deps build=build-gpu data="" fashion="" jobs=$(nproc) repeats=3 out=${OUT:-}
-fetch="" fetch_fashion="" batched=1,8 labels='comm|mpi|core|sim|gpu' all=0 build_type=Release cpu=0 stop_after="" targets_option="" bench_args="" deadline=560
+fetch="" fetch_fashion="" labels='comm|mpi|core|sim|gpu' all=0 build_type=Release cpu=0 stop_after="" targets_option="" bench_args="" deadline=560
 [[ -d .debs ]] && debs=.debs
 while (( $# )); do
   case $1 in
@@ -70,7 +69,6 @@ while (( $# )); do
     --fashion-source) fashion=$2; shift ;;
     --jobs) jobs=$2; shift ;;
     --repeats) repeats=$2; shift ;;
-    --batched) batched=$2; shift ;;
     --bench-args) bench_args=$2; shift ;;
     --labels) labels=$2; shift ;;
     --all) all=1 ;;
@@ -451,9 +449,8 @@ has_clients=0
 "$build/fedvlm" bench --help 2>&1 | grep -E -q -- '--what.*clients' && has_clients=1
 for precision in "${precisions[@]}"; do runs+=("train $precision -"); done
 if (( has_clients )); then
-  for precision in "${precisions[@]}"; do
-    for k in ${batched//,/ }; do runs+=("clients $precision $k"); done
-  done
+  # One run covers every mode: one at a time, threads, and batched K = 1..32.
+  for precision in "${precisions[@]}"; do runs+=("clients $precision -"); done
 else
   echo "(this build's fedvlm bench has no --what clients: skipped)"
 fi
@@ -463,10 +460,7 @@ for run in "${runs[@]}"; do
   name=$(bench_name "$what" "$precision" "$k")
   extra=()
   label="run.precision = $precision"
-  if [[ $k != - ]]; then
-    extra+=(--set "run.batched_clients=$k")
-    label+=", run.batched_clients = $k"
-  fi
+  [[ $what == clients ]] && extra+=(--json "$log_dir/$name.json")
   if [[ -n $bench_args ]]; then
     read -r -a more <<<"${bench_args//\{json\}/$log_dir/$name.json}"
     extra+=("${more[@]}")
@@ -474,7 +468,7 @@ for run in "${runs[@]}"; do
   echo "-- bench --what $what, $label"
   timeout "$(limit 300)" "$build/fedvlm" bench --what "$what" --repeats "$repeats" --set "data.path=$data" \
     --set "run.device=$device" --set "run.precision=$precision" "${extra[@]}" >"$log_dir/$name.log" 2>&1 || bench_status=$?
-  { grep -v -E '^\[[0-9-]+ ' "$log_dir/$name.log" || true; } | tail -n 12
+  { grep -v -E '^\[[0-9-]+ ' "$log_dir/$name.log" || true; } | tail -n 32
 done
 fi  # data_ok
 
@@ -515,7 +509,7 @@ end_step
     read -r what precision k <<<"$run"
     name=$(bench_name "$what" "$precision" "$k")
     echo "-- $name"
-    { grep -v -E '^\[[0-9-]+ ' "$log_dir/$name.log" || true; } | tail -n 12 | sed 's/^/  /'
+    { grep -v -E '^\[[0-9-]+ ' "$log_dir/$name.log" || true; } | tail -n 32 | sed 's/^/  /'
   done
 } | tee "$log_dir/summary.txt"
 (( tests_status == 0 )) || exit "$tests_status"

@@ -90,6 +90,29 @@ std::int64_t steps_covering(std::int64_t samples, std::int64_t batch, std::int64
   return budget / samples * steps_per_pass + (budget % samples + batch - 1) / batch;
 }
 
+torch::optim::Optimizer& LocalTrainer::fresh_optimizer(const std::vector<torch::Tensor>& params, double lr) {
+  const bool same = optimizer_ && optimizer_params_.size() == params.size() &&
+                    std::equal(params.begin(), params.end(), optimizer_params_.begin(),
+                               [](const torch::Tensor& a, const torch::Tensor& b) { return a.is_same(b); });
+  if (!same) {
+    optimizer_ = make_optimizer(config_.local, params, lr);
+    optimizer_params_ = params;
+    return *optimizer_;
+  }
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+  if (config_.local.optimizer == "sgd") {
+    optimizer_->state().clear();  // a momentum buffer starts as the first gradient
+  } else {  // AdamW's moments start at zero and its step count at 0, as a new optimizer's
+    for (auto& item : optimizer_->state()) {
+      auto& state = static_cast<torch::optim::AdamWParamState&>(*item.second);
+      state.step(0);
+      state.exp_avg().zero_();
+      state.exp_avg_sq().zero_();
+    }
+  }
+  return *optimizer_;
+}
+
 LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data::Samples& samples,
                                 std::int64_t client, std::int64_t round, const torch::Tensor& x, double lr,
                                 fl::ClientUpdate* update, std::int64_t steps) {
@@ -105,13 +128,13 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
   model_.train();
   const auto seed = static_cast<std::uint64_t>(config_.run.seed);
   model_.seed_dropout({seed, "dropout", round, stream_client(client)});
-  auto optimizer = make_optimizer(config_.local, params, lr);
+  auto& optimizer = fresh_optimizer(params, lr);
   BatchOrder order(n, {seed, "local-shuffle", round, stream_client(client)});
   const auto batch_size = static_cast<std::size_t>(config_.local.batch_size);
   for (std::int64_t step = 0; step < total_steps; ++step) {
     const auto& rows = order.next(batch_size);
     const model::Batch batch = model::collate_training(samples, rows, special_).to(device_);
-    optimizer->zero_grad();
+    optimizer.zero_grad();
     torch::Tensor loss;
     {
       const AutocastScope autocast(bf16_);  // the forward pass only; backward follows its casts
@@ -126,7 +149,7 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
       model::assign_grads(params, grad);
     }
     if (config_.local.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, config_.local.grad_clip);
-    optimizer->step();
+    optimizer.step();
     if (update && update->adjusts_params()) {
       // A term on the parameters themselves (SCAFFOLD's correction in step space).
       torch::Tensor y = model::flatten_values(params);

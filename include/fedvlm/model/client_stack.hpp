@@ -24,6 +24,22 @@
 
 namespace fedvlm::model {
 
+// Dropout masks, the same on every device and for a client alone or in a stack. Each dropout
+// call takes one 64-bit key from the client's stream (its at::Generator); element i of the
+// client's own [rows, length, features] mask (row-major) is kept when the top 24 bits of
+// splitmix64(key + (i + 1) * golden ratio) fall below keep * 2^24. Kept elements hold 1 / keep,
+// dropped ones 0, so the dropout is x * mask.
+//
+// One call for a stack: row block c (rows[c] rows, client c's, keyed keys[c]) is masked as its
+// client's [rows[c], lengths[c], features] mask; positions from lengths[c] to `length` are 1.
+// On the CPU a loop fills the mask; elsewhere tensor operations compute the same values
+// (`tensor_ops` forces them, so that tests can compare the two).
+torch::Tensor dropout_mask(std::span<const std::uint64_t> keys, std::span<const std::int64_t> rows,
+                           std::span<const std::int64_t> lengths, std::int64_t length, std::int64_t features,
+                           double keep, const torch::TensorOptions& options, bool tensor_ops = false);
+// The next key of a client's dropout stream.
+std::uint64_t next_dropout_key(at::Generator& generator);
+
 class ClientStack {
  public:
   // Stacks every tensor of `trainable` for `clients` clients.
@@ -52,7 +68,7 @@ class ClientStack {
   // plus its bias [K, out] when defined: [B, ..., out].
   torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {}) const;
   // Dropout of x [B, L, features] with each client's rows masked from its own stream (see
-  // forward_state.hpp); positions past a client's own length are left as they are.
+  // dropout_mask); positions past a client's own length are left as they are.
   torch::Tensor dropout(const torch::Tensor& x, double p) const;
   // Per-client means of `values` [M], value m belonging to row rows[m]: [K].
   torch::Tensor client_means(const torch::Tensor& values, const torch::Tensor& rows) const;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -51,11 +52,17 @@ class LocalTrainer {
                     std::int64_t steps = -1);
 
  private:
+  // The optimizer for `params`, in the state a new one would have: kept from client to client
+  // (its state zeroed, not reallocated) while the trainable set stays the same.
+  torch::optim::Optimizer& fresh_optimizer(const std::vector<torch::Tensor>& params, double lr);
+
   model::VisionLanguageModel& model_;
   const Config& config_;
   model::SpecialTokens special_;
   torch::Device device_;
   bool bf16_;  // run.precision = bf16: the forward pass under CUDA bf16 autocast
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<torch::Tensor> optimizer_params_;
 };
 
 // Several clients in one forward and backward pass per step (run.batched_clients; see
