@@ -42,6 +42,8 @@
 #                         federation (2 ranks, mpi) and the benchmarks (fp32) run on the CPU. Checks
 #                         the .deb prefix, the build, the tests and this script on any machine
 #     --stop-after STEP   end after this step: deps, configure, build
+#     --after-build FILE  after the build, source FILE (bash) with the script's environment and
+#                         variables ($build, $log_dir, ...) set, then stop: for debugging there
 #     --deadline S        seconds the whole script may take (default 560): the build and ctest
 #                         are stopped at it, later steps skipped, and the logs still packed
 #     --out DIR           also write summary.txt and gpu-check-logs.tar.gz there (default $OUT
@@ -56,7 +58,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs="" prefix=/tmp/fedvlm-deps build=build-gpu data="" fashion="" jobs=$(nproc) repeats=3 out=${OUT:-}
-fetch="" fetch_fashion="" labels='comm|mpi|core|sim|gpu' all=0 build_type=Release cpu=0 stop_after="" targets_option="" bench_args="" deadline=560
+fetch="" fetch_fashion="" labels='comm|mpi|core|sim|gpu' all=0 build_type=Release cpu=0 stop_after="" after_build="" targets_option="" bench_args="" deadline=560
 [[ -d .debs ]] && debs=.debs
 while (( $# )); do
   case $1 in
@@ -76,6 +78,7 @@ while (( $# )); do
     --build-type) build_type=$2; shift ;;
     --cpu) cpu=1 ;;
     --stop-after) stop_after=$2; shift ;;
+    --after-build) after_build=$2; shift ;;
     --deadline) deadline=$2; shift ;;
     --out) out=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -395,6 +398,12 @@ if ! timeout "$(left)" cmake --build "$build" -j "$jobs" --target "${targets[@]}
 fi
 echo "$(grep -c "warning: " "$log_dir/build.log" || true) compiler warning(s), see build.log"
 stop_here build
+if [[ -n $after_build ]]; then
+  step "source $after_build (--after-build), then stop"
+  # shellcheck disable=SC1090
+  source "$after_build"
+  exit 0
+fi
 
 # What the GPU steps run with; --cpu: the same steps on the CPU, where bf16 and nccl cannot run.
 device=cuda precisions=(fp32 bf16) smoke_args=(-np 1) smoke_sets=(--set run.comm=nccl --set run.precision=bf16)
