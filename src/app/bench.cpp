@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <list>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -103,30 +104,6 @@ void write_clients_dataset(const std::filesystem::path& dir, data::DatasetInfo i
   writer.commit();
 }
 
-// Seconds for one epoch of every client's batches in plain training: one optimizer for the
-// whole loop, no algorithm, no per-client state (the floor the per-client overhead is over).
-double plain_epoch_seconds(const Config& config, sim::Workbench& bench, sim::ClientData& data,
-                           const model::TrainableSet& trainable, std::int64_t clients) {
-  torch::optim::AdamW optimizer(trainable.parameters, torch::optim::AdamWOptions(config.local.lr));
-  bench.model->train();
-  const auto start = Clock::now();
-  double loss_sum = 0.0;
-  for (std::int64_t c = 0; c < clients; ++c) {
-    const auto held = data.samples(c);
-    for (std::int64_t first = 0; first < held->size(); first += config.local.batch_size) {
-      std::vector<std::int64_t> rows(static_cast<std::size_t>(std::min(config.local.batch_size, held->size() - first)));
-      std::iota(rows.begin(), rows.end(), first);
-      const model::Batch batch = model::collate_training(*held, rows, bench.special).to(bench.device);
-      optimizer.zero_grad();
-      const torch::Tensor loss = bench.model->loss(batch);
-      loss.backward();
-      optimizer.step();
-      loss_sum += loss.item<double>();
-    }
-  }
-  return seconds_since(start);
-}
-
 // Client-trainings per second of populations of 1-, 4- and 16-sample clients (one local epoch,
 // batch = min(size, 8), FedAvg), trained through the group trainers a run uses: one at a time,
 // on threads (run.parallel_clients), and K at a time in one pass (run.batched_clients); and
@@ -160,6 +137,7 @@ void bench_clients(const Config& base_config, int repeats, const std::string& js
   for (const std::int64_t size : {1, 4, 16}) {
     const std::int64_t clients = size == 16 ? 32 : 64;
     write_clients_dataset(dir, bench.dataset.info(), pool, clients, size);
+    std::list<Config> mode_configs;  // the trainers keep references to their configs
     data::DatasetReader reader(dir);
     sim::ClientData data(reader);
     Config c = config;
@@ -172,44 +150,60 @@ void bench_clients(const Config& base_config, int repeats, const std::string& js
       const double per_second = static_cast<double>(clients) / seconds;
       std::cout << fmt::format("{:>5} {:>5} {:>7} {:<8} {:>3} {:>7} {:>11.1f} {:>11.1f} {:>7.2f}x {:>10.3f}\n", size,
                                c.local.batch_size, clients, mode, k, threads, per_second, per_second * size,
-                               one > 0 ? one / seconds : 1.0, 1e3 * seconds / clients);
+                               one > 0 ? one / seconds : 1.0, 1e3 * seconds / clients)
+                << std::flush;
       rows.push_back({{"client_size", size}, {"batch", c.local.batch_size}, {"clients", clients}, {"mode", mode},
                       {"batched_clients", k}, {"threads", threads}, {"seconds", seconds},
                       {"client_trainings_per_s", per_second}, {"samples_per_s", per_second * size},
                       {"speedup_vs_one", one > 0 ? one / seconds : 1.0}});
     };
 
-    std::vector<double> times;
-    for (int r = 0; r < repeats + 1; ++r) {  // the first repeat warms up (and fills the data cache)
-      model::assign_values(trainable.parameters, x);
-      const double t = plain_epoch_seconds(c, bench, data, trainable, clients);
-      if (r > 0) times.push_back(t);
-    }
-    const double plain = median(times);
-    report("plain", 0, 1, plain, 0.0);
-    double one = 0.0;
+    // Plain training: the same local steps on the union of the clients' samples as one long
+    // run, no client machinery (the floor the per-client overhead is measured over).
+    data::Samples all;
+    for (const auto id : ids) all.append(*data.samples(id));
+    const std::int64_t plain_steps = clients * sim::local_steps(c.local, size);
+    sim::LocalTrainer plain_trainer(*bench.model, c, bench.special, bench.device);
+    // One trainer per mode, built up front; the repeats then cycle through the modes, so that a
+    // slow spell of a shared machine falls on every mode alike.
+    struct Timed {
+      ClientsMode mode;
+      std::unique_ptr<sim::LocalTrainer> trainer;
+      std::unique_ptr<sim::ClientGroupTrainer> group;
+      std::unique_ptr<fl::Algorithm> algorithm;
+      std::vector<double> times;
+    };
+    std::vector<Timed> timed;
     for (const auto& mode : modes) {
-      c.run.parallel_clients = mode.threads;
-      c.run.batched_clients = mode.batched;
-      sim::LocalTrainer trainer(*bench.model, c, bench.special, bench.device);
-      const auto group = sim::make_group_trainer(data, trainer, *bench.model, make_model, c, bench.special, bench.device);
-      auto algorithm = fl::make_algorithm(c, clients);
-      algorithm->reset(x.numel(), bench.device);
-      times.clear();
-      for (int r = 0; r < repeats + 1; ++r) {
-        fl::Accumulator accumulator = sim::round_accumulator(*algorithm, bench.device);
-        const auto start = Clock::now();
-        group->train(ids, {1'000'000 + r, x, c.local.lr}, *algorithm, trainable, accumulator);
-        if (r > 0) times.push_back(seconds_since(start));
-      }
-      torch::set_num_threads(torch_threads);  // the threads mode splits them
-      const double seconds = median(times);
-      if (mode.name == "one") {
-        one = seconds;
-        overhead[std::to_string(size)] = 1e3 * (seconds - plain) / static_cast<double>(clients);
-      }
-      report(mode.name, mode.batched, mode.threads, seconds, one);
+      Config& mc = mode_configs.emplace_back(c);
+      mc.run.parallel_clients = mode.threads;
+      mc.run.batched_clients = mode.batched;
+      Timed t{mode, std::make_unique<sim::LocalTrainer>(*bench.model, mc, bench.special, bench.device), nullptr,
+              fl::make_algorithm(mc, clients), {}};
+      t.group = sim::make_group_trainer(data, *t.trainer, *bench.model, make_model, mc, bench.special, bench.device);
+      torch::set_num_threads(torch_threads);  // the threads mode splits them while it trains
+      t.algorithm->reset(x.numel(), bench.device);
+      timed.push_back(std::move(t));
     }
+    std::vector<double> plain_times;
+    for (int r = 0; r < repeats + 1; ++r) {  // the first repeat warms up
+      auto start = Clock::now();
+      plain_trainer.train(trainable, all, 0, 1'000'000 + r, x, c.local.lr, nullptr, plain_steps);
+      if (r > 0) plain_times.push_back(seconds_since(start));
+      for (auto& t : timed) {
+        if (t.mode.threads > 1) torch::set_num_threads(std::max<int>(1, torch_threads / static_cast<int>(t.mode.threads)));
+        fl::Accumulator accumulator = sim::round_accumulator(*t.algorithm, bench.device);
+        start = Clock::now();
+        t.group->train(ids, {1'000'000 + r, x, c.local.lr}, *t.algorithm, trainable, accumulator);
+        if (r > 0) t.times.push_back(seconds_since(start));
+        torch::set_num_threads(torch_threads);
+      }
+    }
+    const double plain = median(plain_times);
+    report("plain", 0, 1, plain, 0.0);
+    const double one = median(timed.front().times);
+    overhead[std::to_string(size)] = 1e3 * (one - plain) / static_cast<double>(clients);
+    for (const auto& t : timed) report(t.mode.name, t.mode.batched, t.mode.threads, median(t.times), one);
     std::filesystem::remove_all(dir);
   }
   std::cout << "per-client overhead of one-at-a-time training over plain training (ms per client):";
