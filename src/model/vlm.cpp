@@ -84,33 +84,39 @@ torch::Tensor VisionLanguageModel::logits(const Batch& batch) {
   return decoder->head(sequence_hidden(batch, nullptr).slice(1, num_image_tokens()));
 }
 
-torch::Tensor VisionLanguageModel::loss(const Batch& batch) {
+namespace {
+
+// The supervised tokens of a training batch: the head's scores where labels != -100, their
+// targets, and the mask (over [B, T - 1]) that picked them.
+struct Supervised {
+  torch::Tensor scores, targets, mask;
+};
+
+Supervised supervised_tokens(Decoder& decoder, const torch::Tensor& sequence_hidden, const Batch& batch,
+                             std::int64_t image_tokens) {
   FEDVLM_CHECK(batch.labels.defined() && !batch.left_padded, "loss needs a training batch (collate_training)");
-  const auto image_tokens = num_image_tokens();
-  const auto length = batch.length();
   // Position image_tokens + t - 1 predicts text token t; only supervised tokens reach the head.
-  auto hidden = sequence_hidden(batch, nullptr).slice(1, image_tokens, image_tokens + length - 1);
-  auto targets = batch.labels.slice(1, 1);
-  auto supervised = targets.ne(kIgnoreIndex);
-  auto scores = decoder->head(hidden.index({supervised}));
-  return torch::nn::functional::cross_entropy(scores, targets.index({supervised}));
+  const auto hidden = sequence_hidden.slice(1, image_tokens, image_tokens + batch.length() - 1);
+  const auto targets = batch.labels.slice(1, 1);
+  const auto mask = targets.ne(kIgnoreIndex);
+  return {decoder->head(hidden.index({mask})), targets.index({mask}), mask};
+}
+
+}  // namespace
+
+torch::Tensor VisionLanguageModel::loss(const Batch& batch) {
+  const auto tokens = supervised_tokens(decoder, sequence_hidden(batch, nullptr), batch, num_image_tokens());
+  return torch::nn::functional::cross_entropy(tokens.scores, tokens.targets);
 }
 
 torch::Tensor VisionLanguageModel::client_losses(const Batch& batch) {
   const ClientStack* clients = client_stack();
   FEDVLM_CHECK(clients != nullptr, "client_losses needs a client stack (set_client_stack)");
-  FEDVLM_CHECK(batch.labels.defined() && !batch.left_padded, "loss needs a training batch (collate_training)");
-  const auto image_tokens = num_image_tokens();
-  const auto length = batch.length();
-  auto hidden = sequence_hidden(batch, nullptr).slice(1, image_tokens, image_tokens + length - 1);
-  auto targets = batch.labels.slice(1, 1);
-  auto supervised = targets.ne(kIgnoreIndex);
-  auto scores = decoder->head(hidden.index({supervised}));
-  auto token_losses = torch::nn::functional::cross_entropy(
-      scores, targets.index({supervised}), torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  const auto tokens = supervised_tokens(decoder, sequence_hidden(batch, nullptr), batch, num_image_tokens());
+  const auto token_losses = torch::nn::functional::cross_entropy(
+      tokens.scores, tokens.targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   // The row of each supervised token (index() walks rows in order, as nonzero does).
-  const auto rows = supervised.nonzero().select(1, 0);
-  return clients->client_means(token_losses, rows);
+  return clients->client_means(token_losses, tokens.mask.nonzero().select(1, 0));
 }
 
 ParameterGroups VisionLanguageModel::parameter_groups() {

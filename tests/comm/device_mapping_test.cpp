@@ -9,33 +9,12 @@
 
 #include "fedvlm/comm/communicator.hpp"
 #include "fedvlm/core/error.hpp"
+#include "comm/scoped_env.hpp"
 
 namespace fedvlm::comm {
 namespace {
 
-// Sets or clears an environment variable for one test, restoring it afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using test_support::ScopedEnv;
 
 TEST(DeviceMapping, LocalRankModuloTheGpusSeen) {
   EXPECT_EQ(cuda_device_for(0, 1), 0);
