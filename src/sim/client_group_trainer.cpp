@@ -6,7 +6,9 @@
 #include <atomic>
 #include <exception>
 #include <map>
+#include <numeric>
 #include <set>
+#include <tuple>
 #include <thread>
 
 #include "fedvlm/core/error.hpp"
@@ -61,11 +63,16 @@ struct RoundClients {
     steps.reserve(clients.size());
     for (const auto id : clients) steps.push_back(local_steps(local, data.sample_count(id)));
   }
-  // Reads member i's data (returning the seconds it took) and opens its update.
-  double open(std::size_t i, ClientData& data, fl::Algorithm& algorithm, const RoundContext& context) {
+  // Reads member i's data unless read already (returning the seconds it took).
+  double read(std::size_t i, ClientData& data) {
+    if (samples[i]) return 0.0;
     const double read_before = data.read_seconds();
     samples[i] = data.samples(ids[i]);
-    const double seconds = data.read_seconds() - read_before;
+    return data.read_seconds() - read_before;
+  }
+  // Reads member i's data (returning the seconds it took) and opens its update.
+  double open(std::size_t i, ClientData& data, fl::Algorithm& algorithm, const RoundContext& context) {
+    const double seconds = read(i, data);
     updates[i] = algorithm.begin_client(client_context(ids[i], context));
     return seconds;
   }
@@ -77,6 +84,32 @@ struct RoundClients {
     results[i] = {};
   }
 };
+
+// The round's clients in groups of up to `group_size` (client_groups). Groups of several clients
+// (every member read already) take clients of similar mean sequence length within each step
+// count, so that a batched pass pads little: a stack pads every row to its longest.
+std::vector<std::vector<std::size_t>> round_groups(const RoundClients& round, std::int64_t group_size) {
+  if (group_size <= 1) return client_groups(round.steps, group_size);
+  const std::size_t n = round.ids.size();
+  std::vector<double> length(n, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& samples = *round.samples[i];
+    if (!samples.empty())
+      length[i] = static_cast<double>(samples.prompt.size() + samples.answer.size()) / static_cast<double>(samples.size());
+  }
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::tie(round.steps[a], length[a]) < std::tie(round.steps[b], length[b]);
+  });
+  std::vector<std::int64_t> sorted_steps;
+  sorted_steps.reserve(n);
+  for (const auto i : order) sorted_steps.push_back(round.steps[i]);
+  auto groups = client_groups(sorted_steps, group_size);
+  for (auto& group : groups)
+    for (auto& member : group) member = order[member];  // back to the round's positions
+  return groups;
+}
 
 // Trains one group on one model: alone for a single client (or without a batched trainer),
 // in one pass otherwise.
@@ -142,10 +175,14 @@ double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, c
                                      fl::Algorithm& algorithm, const model::TrainableSet& trainable,
                                      fl::Accumulator& accumulator) {
   RoundClients round(clients, data_, config_.local);
-  const auto groups = client_groups(round.steps, batched_ ? config_.run.batched_clients : 1);
+  const std::int64_t group_size = batched_ ? config_.run.batched_clients : 1;
+  double data_seconds = 0.0;
+  if (group_size > 1) {  // grouping by sequence length reads every client first
+    for (std::size_t i = 0; i < clients.size(); ++i) data_seconds += round.read(i, data_);
+  }
+  const auto groups = round_groups(round, group_size);
   std::vector<bool> trained(clients.size(), false);
   std::size_t next_fold = 0;  // clients fold in id order, as soon as every smaller id has trained
-  double data_seconds = 0.0;
   for (const auto& group : groups) {
     for (const auto i : group) data_seconds += round.open(i, data_, algorithm, context);
     train_group(group, round, context, trainable, trainer_, batched_.get());
@@ -207,7 +244,7 @@ double ParallelGroupTrainer::train(const std::vector<std::int64_t>& clients, con
   RoundClients round(clients, data_, config_.local);
   double data_seconds = 0.0;
   for (std::size_t i = 0; i < clients.size(); ++i) data_seconds += round.open(i, data_, algorithm, context);
-  const auto groups = client_groups(round.steps, group_size_);
+  const auto groups = round_groups(round, group_size_);
 
   // On the workers: the local steps. Each takes the next untrained group until none is left.
   const std::size_t active = std::min(workers_.size(), groups.size());

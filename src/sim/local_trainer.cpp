@@ -25,7 +25,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const LocalConfig& local
 // last batch of a pass holding what is left.
 class BatchOrder {
  public:
-  BatchOrder(std::int64_t samples, const StreamKey& key) : order_(static_cast<std::size_t>(samples)), rng_(key) {}
+  BatchOrder(std::int64_t samples, const StreamKey& key)
+      : order_(static_cast<std::size_t>(samples)), cursor_(order_.size()), rng_(key) {}
   const std::vector<std::int64_t>& next(std::size_t batch_size) {
     if (cursor_ >= order_.size()) {  // a new pass over the client's data
       std::iota(order_.begin(), order_.end(), 0);
@@ -40,7 +41,7 @@ class BatchOrder {
 
  private:
   std::vector<std::int64_t> order_, rows_;
-  std::size_t cursor_ = 0;  // at the end: start with a shuffle
+  std::size_t cursor_;  // starts at the end: the first batch comes from a fresh shuffle
   Rng rng_;
 };
 
