@@ -8,6 +8,7 @@
 #include <cctype>
 #include <filesystem>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -206,6 +207,43 @@ TEST(BatchedTrainerRefuses, TheFullStrategy) {
   } catch (const std::exception& error) {
     EXPECT_NE(std::string(error.what()).find("cannot stack decoder."), std::string::npos) << error.what();
   }
+  fs::remove_all(root);
+}
+
+}  // namespace
+
+namespace {
+
+// A client's first batch is a shuffle of its samples: one step over a batch of all of them, at
+// learning rate 0 and without dropout, has the loss of all of them, alone and batched.
+TEST(LocalTraining, TheFirstBatchIsAShuffleOfTheClientsSamples) {
+  const fs::path root = fs::temp_directory_path() / ("fedvlm-first-batch-" + std::to_string(::getpid()));
+  test_support::write_tiny_federation(root / "data", std::vector<int>{8, 8});
+  Config config = test_support::tiny_config(root / "data", root / "runs", "fedavg");
+  config.local.steps = 1;
+  config.local.batch_size = 8;
+  sim::Workbench bench = sim::open_workbench(config);
+  sim::ClientData data(bench.dataset);
+  const auto trainable = model::apply_strategy(*bench.model, config.finetune, 0);
+  const auto x = model::flatten_values(trainable.parameters);
+  const auto first = data.samples(0), second = data.samples(1);
+  std::vector<double> expected;
+  for (const auto& held : {first, second}) {
+    std::vector<std::int64_t> rows(8);
+    std::iota(rows.begin(), rows.end(), 0);
+    bench.model->eval();  // no dropout in tiny_config: the same loss as in training mode
+    torch::NoGradGuard no_grad;
+    expected.push_back(bench.model->loss(model::collate_training(*held, rows, bench.special)).item<double>());
+  }
+  ASSERT_GT(std::abs(expected[0] - expected[1]), 0.0);
+  sim::LocalTrainer alone(*bench.model, config, bench.special, bench.device);
+  EXPECT_NEAR(alone.train(trainable, *first, 0, 0, x, 0.0, nullptr).loss_sum, expected[0], 1e-5);
+  EXPECT_NEAR(alone.train(trainable, *second, 1, 0, x, 0.0, nullptr).loss_sum, expected[1], 1e-5);
+  sim::BatchedTrainer batched(*bench.model, config, bench.special, bench.device);
+  const std::vector<sim::BatchedTrainer::Client> members = {{first.get(), 0, nullptr}, {second.get(), 1, nullptr}};
+  const auto together = batched.train(trainable, members, 0, x, 0.0, 1);
+  EXPECT_NEAR(together[0].loss_sum, expected[0], 1e-5);
+  EXPECT_NEAR(together[1].loss_sum, expected[1], 1e-5);
   fs::remove_all(root);
 }
 
