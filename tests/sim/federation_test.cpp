@@ -142,12 +142,20 @@ TEST_P(BatchedClientRuns, TrainTheSameModelAsOneClientAtATime) {
     config.run.batched_clients = 1, config.run.parallel_clients = 1;
     config.run.name = fmt::format("{}-{}-one", algorithm, ranks);
     const torch::Tensor one = run(config, ranks);
+    Config untrained = config;  // the same trainable set at its initial values
+    untrained.local.lr = 0.0;
+    untrained.fl.algorithm = "fedavg";
+    untrained.run.name = fmt::format("{}-{}-untrained", algorithm, ranks);
+    const torch::Tensor initial = run(untrained, ranks);
     for (const auto& [batched, parallel] : std::vector<std::pair<int, int>>{{3, 1}, {2, 2}}) {
       config.run.batched_clients = batched, config.run.parallel_clients = parallel;
       config.run.name = fmt::format("{}-{}-batched{}-parallel{}", algorithm, ranks, batched, parallel);
       const torch::Tensor together = run(config, ranks);
-      EXPECT_TRUE(torch::allclose(one, together, 1e-4, 1e-5))
-          << config.run.name << ": max diff " << (one - together).abs().max().item<double>();
+      // Within 1e-4 of what training moved, in the L2 norm (AdamW turns rounding in nearly
+      // cancelling gradient elements into whole steps: see batched_clients_test.cpp).
+      const double moved = (one - initial).norm().item<double>();
+      EXPECT_LE((one - together).norm().item<double>(), 1e-4 * moved)
+          << config.run.name << ": max diff " << (one - together).abs().max().item<double>() << ", moved " << moved;
       const auto summary = summary_of(root_ / "runs-batched" / config.run.name);
       const auto reference = summary_of(root_ / "runs-batched" / fmt::format("{}-{}-one", algorithm, ranks));
       EXPECT_EQ(summary["trained_samples"], reference["trained_samples"]) << config.run.name;
