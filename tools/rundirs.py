@@ -6,9 +6,11 @@ reader here tolerates a missing file or a torn last line and warns on stderr ins
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -22,6 +24,11 @@ ALWAYS_KEYS = ("fl.algorithm", "finetune.strategy", "data.path", "run.seed")
 # Keys that differ between runs without being an experimental variable.
 NOT_SWEPT = ("run.name", "run.dir")
 TASK_ORDER = ("cls", "cap", "vqa", "ground", "all")
+# Partition schemes whose --alpha is a label-skew Dirichlet concentration (docs/datasets.md).
+LABEL_SKEW_SCHEMES = ("dirichlet", "dirichlet-mix")
+# How the sweeps name their datasets: fashion-a0.5, cmp-dir0.1, fashion-alpha_100; cmp-iid.
+ALPHA_IN_NAME = re.compile(r"(?:^|[-_.])(?:a|alpha|dir)[-_]?(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)$")
+IID_IN_NAME = re.compile(r"(?:^|[-_.])iid(?:$|[-_.])", re.IGNORECASE)
 
 
 def warn(message: str) -> None:
@@ -185,3 +192,54 @@ def metric_table(summary: dict, section: str) -> dict:
             for metric in sorted(metrics):
                 flat[f"{section}.{task}.{metric}"] = metrics[metric]
     return flat
+
+
+@functools.lru_cache(maxsize=None)
+def partition_attributes(meta_path: str) -> dict | None:
+    """meta.h5's /partition attributes as text (docs/data-format.md), None when unreadable."""
+    try:
+        import h5py  # only the partition lookup needs it
+        with h5py.File(meta_path, "r") as meta:
+            group = meta.get("partition")
+            if group is None:
+                return None
+            return {key: value.decode() if isinstance(value, bytes) else str(value)
+                    for key, value in group.attrs.items()}
+    except (ImportError, OSError) as error:
+        warn(f"{meta_path}: partition unreadable ({error})")
+        return None
+
+
+def data_alpha(run: Run) -> float | None:
+    """The Dirichlet label-skew α of the federation the run trained on: math.inf for an IID
+    partition, None when unknown (or another scheme: quantity, task, manual).
+
+    Read from /partition of data.path's meta.h5, the path tried as given (relative to the
+    current directory, as fedvlm ran) and then relative to each directory above the run; a
+    dataset not found there (results copied off the cluster) falls back to the name's last part
+    as the sweeps write it: fashion-a0.05 and cmp-dir0.1 give α, cmp-iid gives IID."""
+    data = run.config.get("data.path")
+    if not isinstance(data, str) or not data:
+        return None
+    path = Path(data)
+    candidates = [path] if path.is_absolute() else \
+        [path] + [parent / path for parent in run.path.resolve().parents]
+    for candidate in candidates:
+        if (candidate / "meta.h5").is_file():
+            attributes = partition_attributes(str(candidate / "meta.h5"))
+            if attributes is not None:
+                scheme = attributes.get("partition", "")
+                if scheme == "iid":
+                    return math.inf
+                if scheme in LABEL_SKEW_SCHEMES and "alpha" in attributes:
+                    try:
+                        return float(attributes["alpha"])
+                    except ValueError:
+                        return None
+                return None
+            break
+    name = short_value(data)
+    if IID_IN_NAME.search(name):
+        return math.inf
+    match = ALPHA_IN_NAME.search(name)
+    return float(match.group(1)) if match else None

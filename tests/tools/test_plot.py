@@ -1,15 +1,69 @@
-"""tools/plot.py writes non-empty PNG curves and bar charts for fake runs."""
+"""tools/plot.py draws every figure a runs tree supports as a real PNG and PDF with content."""
+import math
 import subprocess
 import tempfile
 import unittest
 from pathlib import Path
 
-from fake_runs import PYTHON, TOOLS, base_config, make_run
+import matplotlib.image
+
+from fake_runs import PYTHON, TOOLS, base_config, make_dataset, make_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAIN_METRICS = ("cls.accuracy", "cap.cider", "vqa.accuracy", "ground.iou")  # rundirs.TASK_ORDER
+HET_ALGORITHMS = ("fedavg", "fedprox", "centralized")
+# data.path -> the α plot.py must find: meta.h5 says so, or (no dataset here) the name does.
+HET_DATA = {"data/fashion-a0.1": 0.1, "data/fashion-a1": 1.0, "data/fashion-uniform": math.inf}
+STRATEGIES = ("F-C", "F-L", "F-CL")
+CONNECTORS = ("linear", "mlp2x_gelu")
 
 
-class PlotTest(unittest.TestCase):
+def four_task_finals(level: float) -> dict:
+    """Final metrics of all four tasks, each rising with level (cider on its 0..10 scale)."""
+    return {"cls": {"accuracy": level, "loss": 1.0 - level / 2}, "cap": {"cider": 2.0 * level},
+            "vqa": {"accuracy": 0.8 * level}, "ground": {"iou": 0.5 * level}}
+
+
+def files(stems) -> list[str]:
+    return sorted(f"{stem}.{suffix}" for stem in stems for suffix in ("png", "pdf"))
+
+
+class PlotFiles(unittest.TestCase):
+    def run_plot(self, runs: Path, *args, expect=0):
+        result = subprocess.run([PYTHON, str(TOOLS / "plot.py"), str(runs), *map(str, args)],
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, expect, result.stderr)
+        return result
+
+    def assert_png(self, path: Path):
+        self.assertTrue(path.is_file(), path)
+        data = path.read_bytes()
+        self.assertEqual(data[:8], PNG_MAGIC, path)
+        self.assertGreater(len(data), 5000, path)  # axes, lines and legend, not a blank canvas
+        rgb = matplotlib.image.imread(path)[..., :3]
+        self.assertGreater(rgb.std(), 0.05, f"{path}: nearly uniform pixels")
+        ink = (rgb.mean(axis=-1) < 0.8).mean()
+        self.assertGreater(ink, 0.005, f"{path}: only {ink:.2%} of the pixels are drawn")
+
+    def assert_pdf(self, path: Path):
+        self.assertTrue(path.is_file(), path)
+        data = path.read_bytes()
+        self.assertTrue(data.startswith(b"%PDF-"), path)
+        self.assertIn(b"%%EOF", data[-32:], path)
+        self.assertGreater(len(data), 3000, path)  # fonts and drawing operators, not an empty page
+
+    def assert_figures(self, out: Path, result, stems):
+        """Exactly these figures are printed and written, each a PNG and a PDF with content."""
+        want = files(stems)
+        self.assertEqual(sorted(Path(line).name for line in result.stdout.splitlines()), want)
+        self.assertEqual(sorted(p.name for p in out.iterdir()), want)
+        for name in want:
+            (self.assert_png if name.endswith(".png") else self.assert_pdf)(out / name)
+
+
+class PlotCurvesAndFinals(PlotFiles):
+    """One task, algorithms varying: the curve and bar charts; the summary figures skip."""
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.root = Path(self.tmp.name)
@@ -25,36 +79,23 @@ class PlotTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def plot(self, *args, expect=0):
-        result = subprocess.run([PYTHON, str(TOOLS / "plot.py"), str(self.runs), *map(str, args)],
-                                capture_output=True, text=True)
-        self.assertEqual(result.returncode, expect, result.stderr)
-        return result
-
-    def assert_png(self, path: Path):
-        self.assertTrue(path.is_file(), path)
-        data = path.read_bytes()
-        self.assertEqual(data[:8], PNG_MAGIC)
-        self.assertGreater(len(data), 5000)  # axes, lines and legend, not a blank canvas
-
-    def test_default_plots_every_eval_and_final_metric(self):
+    def test_default_plots_every_eval_and_final_metric_and_notes_what_it_skips(self):
         out = self.root / "plots"
-        result = self.plot("-o", out)
-        written = sorted(Path(line).name for line in result.stdout.splitlines())
-        self.assertEqual(written, ["curve-cls.accuracy.png", "final-cls.accuracy.png",
-                                   "final-cls.loss.png"])
-        for name in written:
-            self.assert_png(out / name)
+        result = self.run_plot(self.runs, "-o", out)
+        self.assert_figures(out, result, ["curve-cls.accuracy", "final-cls.accuracy",
+                                          "final-cls.loss"])
+        self.assertIn("α sensitivity skipped", result.stderr)
+        self.assertIn("connector-strategy skipped", result.stderr)
+        self.assertIn("radar skipped", result.stderr)
 
     def test_selected_metric_against_seconds(self):
         out = self.root / "seconds"
-        self.plot("-o", out, "--metric", "cls.accuracy", "--x", "seconds", "--group", "run.seed")
-        self.assertEqual(sorted(p.name for p in out.iterdir()),
-                         ["curve-cls.accuracy.png", "final-cls.accuracy.png"])
-        self.assert_png(out / "curve-cls.accuracy.png")
+        result = self.run_plot(self.runs, "-o", out, "--metric", "cls.accuracy", "--x", "seconds",
+                               "--group", "run.seed")
+        self.assert_figures(out, result, ["curve-cls.accuracy", "final-cls.accuracy"])
 
     def test_unknown_metric_is_an_error(self):
-        result = self.plot("-o", self.root / "none", "--metric", "cap.cider", expect=1)
+        result = self.run_plot(self.runs, "-o", self.root / "none", "--metric", "cap.cider", expect=1)
         self.assertIn("nothing to plot", result.stderr)
 
     def test_curve_points_prefer_eval_phase_in_round_order(self):
@@ -67,6 +108,109 @@ class PlotTest(unittest.TestCase):
             self.assertAlmostEqual(got, want)
         xs, ys = plot.curve_points(run, "all", "loss", "round")  # train-only metric
         self.assertEqual(xs, list(range(1, 11)))
+
+
+class PlotSweepFigures(PlotFiles):
+    """Two sweeps in one tree, four tasks: a heterogeneity sweep (algorithm × α × seed) and a
+    strategy sweep (strategy × connector × seed), as configs/sweeps/ lay them out."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self.tmp.name)
+        self.runs = self.root / "runs"
+        make_dataset(self.root, "data/fashion-a0.1", partition="dirichlet", alpha="0.1")
+        make_dataset(self.root, "data/fashion-uniform", partition="iid", alpha="0.5")
+        for index, algorithm in enumerate(HET_ALGORITHMS):
+            for data, alpha in HET_DATA.items():
+                for seed in (1, 2):
+                    name = f"het-{algorithm}-{Path(data).name}-s{seed}"
+                    skew = 0.1 * math.log10(min(alpha, 100.0))  # better towards IID
+                    make_run(self.runs / "heterogeneity", name,
+                             base_config(name, algorithm, data=data, seed=seed),
+                             finals=four_task_finals(0.5 + 0.1 * index + skew + 0.01 * seed))
+        for index, strategy in enumerate(STRATEGIES):
+            for offset, connector in enumerate(CONNECTORS):
+                for seed in (1, 2):
+                    name = f"strat-{strategy}-{connector}-s{seed}"
+                    make_run(self.runs / "strategies", name,
+                             base_config(name, strategy=strategy, connector=connector, seed=seed),
+                             finals=four_task_finals(0.4 + 0.1 * index + 0.05 * offset + 0.01 * seed))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_default_draws_every_figure_of_a_tree_with_both_sweeps(self):
+        out = self.root / "plots"
+        result = self.run_plot(self.runs, "-o", out)
+        self.assert_figures(out, result,
+                            [f"curve-{m}" for m in MAIN_METRICS] +
+                            [f"final-{m}" for m in MAIN_METRICS + ("cls.loss",)] +
+                            ["alpha-sensitivity", "connector-strategy", "radar"])
+
+    def test_strategy_sweep_alone_has_no_alpha_figure(self):
+        out = self.root / "strategies"
+        result = self.run_plot(self.runs / "strategies", "-o", out,
+                               "--figure", "alpha", "--figure", "connector", "--figure", "radar")
+        self.assert_figures(out, result, ["connector-strategy", "radar"])
+        self.assertIn("α sensitivity skipped", result.stderr)
+
+    def test_data_alpha_reads_meta_h5_then_the_dataset_name(self):
+        import rundirs
+        alphas = {}
+        for run in rundirs.load_runs([self.runs / "heterogeneity"], require_summary=True):
+            alphas[run.config["data.path"]] = rundirs.data_alpha(run)
+        self.assertEqual(alphas, HET_DATA)
+        run = rundirs.Run(self.root / "elsewhere")
+        for path, want in (("data/cmp-dir0.1", 0.1), ("data/cmp-iid", math.inf),
+                           ("data/plot-test-a100", 100.0), ("data/plot-test", None)):
+            run.config = {"data.path": path}
+            self.assertEqual(rundirs.data_alpha(run), want, path)
+        make_dataset(self.root, "data/sizes-a0.1", partition="quantity", alpha="0.1")
+        run.config = {"data.path": str(self.root / "data/sizes-a0.1")}
+        self.assertIsNone(rundirs.data_alpha(run))  # size skew is not label skew: meta wins
+
+    def drawn(self, function, *args):
+        """The matplotlib figure a plot function draws, kept open instead of saved."""
+        import plot
+        figures = []
+        saved = plot.save
+        plot.save = lambda figure, stem: figures.append(figure) or [stem]
+        try:
+            self.assertTrue(function(*args))
+        finally:
+            plot.save = saved
+        return figures[0]
+
+    def finished(self, *parts):
+        import rundirs
+        return rundirs.load_runs([self.runs.joinpath(*parts)], require_summary=True)
+
+    def test_alpha_axis_runs_from_most_skewed_to_iid_with_one_line_per_algorithm(self):
+        import plot
+        figure = self.drawn(plot.plot_alpha, self.finished("heterogeneity"), list(MAIN_METRICS),
+                            self.root)
+        panels = [axes for axes in figure.axes if axes.get_title()]
+        self.assertEqual([axes.get_title() for axes in panels],
+                         ["vision-centric: cls.accuracy", "vision-centric: ground.iou",
+                          "text-centric: cap.cider", "text-centric: vqa.accuracy"])
+        for axes in panels:
+            self.assertEqual([t.get_text() for t in axes.get_xticklabels()], ["0.1", "1", "IID"])
+            self.assertEqual(axes.get_xscale(), "log")
+            self.assertEqual(len(axes.containers), len(HET_ALGORITHMS))  # one errorbar each
+        legend = figure.legends[0]
+        self.assertEqual([t.get_text() for t in legend.get_texts()], sorted(HET_ALGORITHMS))
+
+    def test_radar_scales_each_axis_to_its_best_polygon(self):
+        import plot
+        figure = self.drawn(plot.plot_radar, self.finished("strategies"), list(MAIN_METRICS),
+                            None, self.root)
+        self.assertEqual(len(figure.axes), len(CONNECTORS))  # one panel per connector
+        for axes in figure.axes:
+            self.assertEqual(len(axes.lines), len(STRATEGIES))
+        radii = [line.get_ydata() for axes in figure.axes for line in axes.lines]
+        for axis in range(len(MAIN_METRICS)):
+            self.assertAlmostEqual(max(r[axis] for r in radii), 1.0)
+            self.assertGreater(min(r[axis] for r in radii), 0.0)
 
 
 if __name__ == "__main__":
