@@ -156,6 +156,43 @@ fedvlm_slurm_command() {
   fedvlm_has_set run.threads "$@" || FEDVLM_COMMAND+=(--set "run.threads=$threads")
 }
 
+# Where this shell's stdout (FD 1) or stderr (FD 2) goes, if that is a file (a Slurm job's
+# output file, a redirection); nothing for a terminal or a pipe.
+fedvlm_output_file() {
+  local target
+  target=$(readlink "/proc/$$/fd/$1" 2>/dev/null) || return 0
+  [[ $target == /* && -f $target ]] && echo "$target"
+  return 0
+}
+
+# Records what the launcher knows of a run in RUN_DIR/launcher.state (key=value lines, read by
+# `tools/sweep.py status`): STATE is running, requeued, stopped, failed or finished; CODE the
+# exit status of a failed step. Also where it runs (Slurm job, else host and pid) and the files
+# its output goes to, whose last lines explain a failure.
+fedvlm_record_state() {
+  local state=$1 code=${2:-} file output error
+  [[ -n ${FEDVLM_RUN_DIR:-} ]] || return 0
+  mkdir -p "$FEDVLM_RUN_DIR" 2>/dev/null || return 0
+  output=$(fedvlm_output_file 1)  # before the redirection below
+  error=$(fedvlm_output_file 2)
+  file=$FEDVLM_RUN_DIR/.launcher.state.$$
+  {
+    echo "state=$state"
+    if [[ -n $code ]]; then echo "exit=$code"; fi
+    echo "time=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "host=$(hostname)"
+    echo "pid=$$"
+    if [[ -n ${SLURM_JOB_ID:-} ]]; then
+      echo "job=$SLURM_JOB_ID"
+      echo "restarts=${SLURM_RESTART_COUNT:-0}"
+    fi
+    echo "output=$output"
+    echo "error=$error"
+  } >"$file" 2>/dev/null && mv -f "$file" "$FEDVLM_RUN_DIR/launcher.state" 2>/dev/null
+  rm -f "$file"
+  return 0
+}
+
 fedvlm_forward_time_limit() {
   FEDVLM_TIME_LIMIT_SIGNALLED=1
   fedvlm_note "time limit near: asking fedvlm to checkpoint"
@@ -181,6 +218,7 @@ fedvlm_slurm_run() {
   FEDVLM_TIME_LIMIT_SIGNALLED=0
   FEDVLM_STEP_PID=""
   trap fedvlm_forward_time_limit USR1  # before the step starts: USR1 would kill this shell
+  fedvlm_record_state running
   "${FEDVLM_COMMAND[@]}" &
   FEDVLM_STEP_PID=$!
   if ((FEDVLM_TIME_LIMIT_SIGNALLED)); then kill -USR1 "$FEDVLM_STEP_PID" 2>/dev/null || true; fi
@@ -192,16 +230,24 @@ fedvlm_slurm_run() {
   done
   trap - USR1
   if [[ -f $FEDVLM_RUN_DIR/summary.json ]]; then
+    fedvlm_record_state finished
     return 0
   fi
   if ((FEDVLM_TIME_LIMIT_SIGNALLED)); then
     local restarts=${SLURM_RESTART_COUNT:-0} limit=${FEDVLM_MAX_REQUEUES:-20}
     if ((restarts >= limit)); then
+      fedvlm_record_state failed 1
       fedvlm_die "stopped at the time limit after $restarts requeues (FEDVLM_MAX_REQUEUES=$limit); resubmit to continue"
     fi
     fedvlm_note "requeueing job $SLURM_JOB_ID to resume from the checkpoint"
+    fedvlm_record_state requeued
     scontrol requeue "$SLURM_JOB_ID"
     return 0
+  fi
+  if ((rc != 0)); then
+    fedvlm_record_state failed "$rc"
+  else
+    fedvlm_record_state stopped  # a signal other than the time limit's: resubmit to resume
   fi
   return "$rc"
 }

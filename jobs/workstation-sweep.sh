@@ -33,7 +33,16 @@ for ((index = 0; index < count; index++)); do
     continue
   fi
   fedvlm_note "point $index/$count -> $FEDVLM_RUN_DIR"
-  if ! "${FEDVLM_COMMAND[@]}"; then
+  fedvlm_record_state running
+  if "${FEDVLM_COMMAND[@]}"; then
+    if [[ -f $FEDVLM_RUN_DIR/summary.json ]]; then
+      fedvlm_record_state finished
+    else
+      fedvlm_record_state stopped  # USR1 or SIGTERM: checkpointed, the next sweep resumes it
+    fi
+  else
+    code=$?
+    fedvlm_record_state failed "$code"
     fedvlm_note "point $index failed (run directory $FEDVLM_RUN_DIR, see its logs/)"
     failed+=("$index")
   fi

@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libsentencepiece-dev libtomlplusplus-dev nlohmann-json3-dev libstb-dev zlib1g-dev
   # data, tools and their tests
   dataset-fashion-mnist python3 python3-h5py python3-numpy python3-matplotlib hdf5-tools
+  # the one-node Slurm of tools/slurm-local.sh, for jobs/ and its test (ctest label slurm)
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

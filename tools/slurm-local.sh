@@ -3,7 +3,7 @@
 # for real. Needs root and Debian's packages: apt-get install slurmctld slurmd slurm-client munge.
 #
 #   tools/slurm-local.sh start [DIR]   generate DIR/slurm.conf, start the daemons, wait for the node
-#   tools/slurm-local.sh stop [DIR]    stop the daemons started from DIR
+#   tools/slurm-local.sh stop [DIR]    cancel its jobs, stop the daemons started from DIR
 #   tools/slurm-local.sh env [DIR]     print `export SLURM_CONF=...` for eval
 #
 # DIR defaults to /tmp/fedvlm-slurm. Everything (config, munge key and socket, state, spool,
@@ -44,7 +44,9 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.socket
+# cred_expire is also how long a requeued job waits (reason BeginTime) before it may start
+# again: Slurm's default, 120 s, would dominate a requeue test.
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool/slurmd-%n
 SlurmctldPidFile=$dir/slurmctld.pid
@@ -87,9 +89,38 @@ stop_pid_file() {
   pid=$(<"$file")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "slurm-local.sh: $(basename "$file" .pid) (pid $pid) ignored SIGTERM for 15 s: killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
   fi
   rm -f "$file"
+}
+
+# Jobs still queued or running are cancelled first, so that no job step outlives the cluster.
+cancel_jobs() {
+  local jobs
+  [[ -f $dir/slurm.conf && -f $dir/slurmctld.pid ]] || return 0
+  kill -0 "$(<"$dir/slurmctld.pid")" 2>/dev/null || return 0
+  export SLURM_CONF=$dir/slurm.conf
+  jobs=$(squeue -h -o %A 2>/dev/null) || return 0
+  [[ -n $jobs ]] || return 0
+  # shellcheck disable=SC2086  # one job id per word
+  scancel $jobs 2>/dev/null || true
+  for _ in $(seq 60); do
+    [[ -z $(squeue -h -o %A 2>/dev/null) ]] && return 0
+    sleep 1
+  done
+  echo "slurm-local.sh: jobs still in the queue after 60 s: $(squeue -h -o %A | tr '\n' ' ')" >&2
+}
+
+# The node daemon first, then the controller, then munge (both daemons talk through it).
+stop_daemons() {
+  cancel_jobs
+  stop_pid_file "$dir/slurmd.pid"
+  stop_pid_file "$dir/slurmctld.pid"
+  stop_pid_file "$dir/munge/munged.pid"
 }
 
 case $action in
@@ -102,6 +133,8 @@ case $action in
     mkdir -p "$dir"/{state,spool,log}
     write_config
     export SLURM_CONF=$dir/slurm.conf
+    # A start that fails half-way stops the daemons it did start: none is left behind.
+    trap 'stop_daemons' EXIT
     start_munge
     slurmctld -f "$SLURM_CONF"
     slurmd -f "$SLURM_CONF"
@@ -111,13 +144,12 @@ case $action in
       sleep 1
     done
     [[ ${state:-} == idle* ]] || die "the node did not come up (state '${state:-none}'); see $dir/log/"
+    trap - EXIT
     echo "slurm-local.sh: cluster up in $dir; use it with:" >&2
     echo "export SLURM_CONF=$SLURM_CONF"
     ;;
   stop)
-    stop_pid_file "$dir/slurmd.pid"
-    stop_pid_file "$dir/slurmctld.pid"
-    stop_pid_file "$dir/munge/munged.pid"
+    stop_daemons
     echo "slurm-local.sh: stopped the cluster in $dir" >&2
     ;;
   env)

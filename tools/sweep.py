@@ -24,16 +24,29 @@ Commands:
                                    shell-quoted line instead
     sweep.py rundir SWEEP INDEX    the run directory of point INDEX
     sweep.py list SWEEP            index, run name and shell-quoted overrides of every point
+    sweep.py status SWEEP          where every point stands: done, running, pending, failed,
+                                   stopped or not started, and the last lines (--lines N,
+                                   default 6) of each failed point's rank-0 log and output
+
+`status` reads each run directory (summary.json, metrics.jsonl, checkpoints/) and the
+launcher's record of it (launcher.state, written by jobs/); it asks `squeue` whether a Slurm
+job recorded as running still is, and which array tasks of the sweep (job name sweep-STEM, as
+jobs/submit-sweep.sh names it) wait in the queue. Run it from the directory the sweep was
+submitted from.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import os
 import re
 import shlex
+import shutil
+import socket
+import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import runconfig
@@ -112,7 +125,9 @@ class Sweep:
         return args
 
     def run_dir(self, index: int) -> Path:
-        point = self.point(index)
+        return self.point_run_dir(self.point(index))
+
+    def point_run_dir(self, point: Point) -> Path:
         return runconfig.run_dir(str(self.base_path()),
                                  [f"{key}={render_value(key, value)}" for key, value in point.overrides])
 
@@ -176,6 +191,176 @@ def load_sweep(path: Path) -> Sweep:
     return Sweep(path, base, name, grid, fixed)
 
 
+# Slurm job states: holding a node (the run goes on), or waiting for one (queued, requeued).
+SLURM_ACTIVE = {"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "SUSPENDED",
+                "RESIZING", "STOPPED"}
+SLURM_WAITING = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD"}
+
+
+@dataclass
+class PointStatus:
+    point: Point
+    run_dir: Path
+    state: str     # done, running, pending, failed, stopped, not started
+    progress: str  # "R/N" rounds logged, or ""
+    detail: str
+    logs: list = field(default_factory=list)  # the files whose last lines explain a failure
+
+
+def read_launcher_state(run_dir: Path) -> dict:
+    try:
+        text = (run_dir / "launcher.state").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    return dict(line.partition("=")[::2] for line in text.splitlines() if "=" in line)
+
+
+@dataclass
+class SlurmQueue:
+    states: dict  # job id -> Slurm state, every job squeue knows
+    queued: dict  # (job name, array index) -> "ARRAYJOB_INDEX" of array tasks not started yet
+
+
+def slurm_queue() -> SlurmQueue | None:
+    """What squeue knows (array tasks one per line); None when it cannot tell."""
+    if not shutil.which("squeue"):
+        return None
+    try:
+        result = subprocess.run(["squeue", "-h", "-r", "-o", "%A %T %F %K %j"], capture_output=True,
+                                text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    queue = SlurmQueue({}, {})
+    for line in result.stdout.splitlines():
+        fields = line.split(None, 4)
+        if len(fields) < 2:
+            continue
+        queue.states[fields[0]] = fields[1]
+        if len(fields) == 5 and fields[1] in SLURM_WAITING and fields[3].isdigit():
+            queue.queued[(fields[4], int(fields[3]))] = f"{fields[2]}_{fields[3]}"
+    return queue
+
+
+def process_alive(record: dict) -> bool | None:
+    """Whether the launcher process of a non-Slurm run lives; None when it ran elsewhere."""
+    if record.get("host") != socket.gethostname() or not record.get("pid", "").isdigit():
+        return None
+    try:
+        os.kill(int(record["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def rounds_logged(run_dir: Path) -> int | None:
+    """The last round metrics.jsonl records (a torn last line is skipped, quietly)."""
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["round"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def rounds_planned(run_dir: Path):
+    try:
+        return runconfig.flatten(runconfig.read_toml(run_dir / "config.toml")).get("fl.rounds")
+    except (OSError, ConfigError, ValueError):
+        return None
+
+
+def last_checkpoint_round(run_dir: Path) -> int | None:
+    rounds = [int(match.group(1)) for path in (run_dir / "checkpoints").glob("round-*.pt")
+              if (match := re.fullmatch(r"round-(\d+)\.pt", path.name))]
+    return max(rounds) if rounds else None
+
+
+def failure_logs(run_dir: Path, record: dict) -> list[Path]:
+    """Rank 0's log (fedvlm's own account, once the run directory exists), then the file the
+    launcher's stderr went to (config errors, srun's and Open MPI's notes), else its stdout's."""
+    logs = [run_dir / "logs" / "rank-0.log"]
+    logs += [Path(record[key]) for key in ("error", "output") if record.get(key)][:1]
+    return [path for path in logs if path.is_file()]
+
+
+def point_status(point: Point, run_dir: Path, queue: SlurmQueue | None, job_name: str) -> PointStatus:
+    done, planned = rounds_logged(run_dir), rounds_planned(run_dir)
+    progress = "" if done is None else f"{done}/{planned}" if planned else str(done)
+    if (run_dir / "summary.json").is_file():
+        return PointStatus(point, run_dir, "done", progress, "")
+    record = read_launcher_state(run_dir)
+    recorded = record.get("state", "")
+    where = f"job {record['job']}" if record.get("job") else f"pid {record.get('pid', '?')}"
+    where += f" on {record.get('host', '?')}"
+    if recorded == "failed":
+        detail = ", ".join(filter(None, (f"exit {record.get('exit', '?')}", where, record.get("time"))))
+        return PointStatus(point, run_dir, "failed", progress, detail, failure_logs(run_dir, record))
+    if recorded in ("running", "requeued"):
+        if record.get("job"):
+            slurm_state = None if queue is None else queue.states.get(record["job"], "gone")
+            if slurm_state is None or slurm_state in SLURM_ACTIVE:
+                return PointStatus(point, run_dir, "running", progress, where)
+            if slurm_state in SLURM_WAITING:
+                return PointStatus(point, run_dir, "pending", progress, f"requeued, {where}")
+        elif process_alive(record) is not False:
+            return PointStatus(point, run_dir, "running", progress, where)
+        # The job or process is gone without saying how it ended (cancelled, killed).
+    array_task = queue.queued.get((job_name, point.index)) if queue is not None else None
+    if array_task:
+        return PointStatus(point, run_dir, "pending", progress, f"queued, job {array_task}")
+    checkpoint = last_checkpoint_round(run_dir)
+    if checkpoint is not None or recorded in ("running", "requeued", "stopped"):
+        since = f"checkpoint after round {checkpoint}" if checkpoint is not None else "no checkpoint"
+        return PointStatus(point, run_dir, "stopped", progress,
+                           f"{since}; resubmit to {'resume' if checkpoint is not None else 'rerun'}")
+    return PointStatus(point, run_dir, "not started", progress, "")
+
+
+def tail(path: Path, lines: int) -> list[str]:
+    with open(path, "rb") as stream:
+        stream.seek(0, os.SEEK_END)
+        stream.seek(max(0, stream.tell() - 65536))
+        text = stream.read().decode("utf-8", errors="replace")
+    return text.splitlines()[-lines:] if lines > 0 else []
+
+
+def print_status(sweep: Sweep, lines: int) -> None:
+    points = sweep.points()
+    run_dirs = [sweep.point_run_dir(point) for point in points]
+    queue = slurm_queue()
+    job_name = f"sweep-{sweep.path.stem}"  # as jobs/submit-sweep.sh names the array
+    statuses = [point_status(point, run_dir, queue, job_name) for point, run_dir in zip(points, run_dirs)]
+    name_width = max(len("name"), *(len(status.point.name) for status in statuses))
+    print(f"{'index':<6}{'name':<{name_width + 2}}{'state':<13}{'rounds':<9}detail")
+    for status in statuses:
+        print(f"{status.point.index:<6}{status.point.name:<{name_width + 2}}{status.state:<13}"
+              f"{status.progress or '-':<9}{status.detail}".rstrip())
+    counts = {}
+    for status in statuses:
+        counts[status.state] = counts.get(status.state, 0) + 1
+    order = ("done", "running", "pending", "failed", "stopped", "not started")
+    print(f"{len(statuses)} points: " + ", ".join(f"{counts[state]} {state}" for state in order
+                                                  if state in counts))
+    for status in statuses:
+        if status.state != "failed":
+            continue
+        print(f"\npoint {status.point.index} ({status.point.name}) failed: {status.detail}")
+        if not status.logs:
+            print("  (no logs/rank-0.log, and the launcher recorded no output file)")
+        for log in status.logs:
+            print(f"  last lines of {log}:")
+            for line in tail(log, lines):
+                print(f"    {line}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sweep.py", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +373,10 @@ def main(argv: list[str]) -> int:
     rundir.add_argument("sweep", type=Path)
     rundir.add_argument("index", type=int)
     commands.add_parser("list").add_argument("sweep", type=Path)
+    status = commands.add_parser("status")
+    status.add_argument("sweep", type=Path)
+    status.add_argument("--lines", type=int, default=6,
+                        help="last lines shown of each failed point's logs (default 6)")
     options = parser.parse_args(argv)
     try:
         sweep = load_sweep(options.sweep)
@@ -198,6 +387,8 @@ def main(argv: list[str]) -> int:
             print(shlex.join(args) if options.shell else "\n".join(args))
         elif options.command == "rundir":
             print(sweep.run_dir(options.index))
+        elif options.command == "status":
+            print_status(sweep, options.lines)
         else:
             for p in sweep.points():
                 sets = [f"{k}={render_value(k, v)}" for k, v in p.overrides if k != "run.name"]

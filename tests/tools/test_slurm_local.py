@@ -1,6 +1,6 @@
 """jobs/*.sbatch on a real one-node Slurm brought up by tools/slurm-local.sh.
 
-Opt-in (it starts daemons and takes about 3 minutes, most of it Slurm's requeue delay):
+Opt-in (it starts daemons and takes about a minute with slurm-local.sh's cred_expire = 10 s):
     FEDVLM_SLURM_TESTS=1 /usr/bin/python3 -m unittest -v test_slurm_local
 Needs root and Debian's slurmctld, slurmd, slurm-client and munge packages.
 """
