@@ -63,9 +63,34 @@ double Accumulator::scalar(std::string_view name) const {
 }
 
 void Accumulator::add_scalar(std::string_view name, double value) {
+  FEDVLM_CHECK(!empty(), "accumulator used before construction (segment '{}')", name);
+  std::int64_t length = 0;
+  const std::int64_t offset = offset_of(name, &length);
+  FEDVLM_CHECK(length == 1, "accumulator segment '{}' has {} elements, not a scalar", name, length);
+  if (buffer_.is_cpu()) {
+    buffer_.data_ptr<double>()[offset] += value;  // once per client per segment: skip the dispatcher
+  } else {
+    buffer_.narrow(0, offset, 1).add_(value);
+  }
+}
+
+void Accumulator::add_difference(std::string_view name, const torch::Tensor& y, const torch::Tensor& x,
+                                 double weight) {
   torch::Tensor target = segment(name);
-  FEDVLM_CHECK(target.numel() == 1, "accumulator segment '{}' has {} elements, not a scalar", name, target.numel());
-  target.add_(value);
+  FEDVLM_CHECK(y.dim() == 1 && x.dim() == 1 && y.numel() == target.numel() && x.numel() == target.numel() &&
+                   y.scalar_type() == torch::kFloat32 && x.scalar_type() == torch::kFloat32,
+               "accumulator segment '{}' ({} values) takes the difference of two float32 vectors of its length, "
+               "got {} and {} values", name, target.numel(), y.numel(), x.numel());
+  if (target.is_cpu() && y.is_cpu() && x.is_cpu() && y.is_contiguous() && x.is_contiguous()) {
+    // Once per client: read y and x, update the segment in place, allocate nothing.
+    double* out = target.data_ptr<double>();
+    const float* a = y.data_ptr<float>();
+    const float* b = x.data_ptr<float>();
+    const std::int64_t n = target.numel();
+    for (std::int64_t i = 0; i < n; ++i) out[i] += weight * (static_cast<double>(a[i]) - static_cast<double>(b[i]));
+    return;
+  }
+  target.add_(y.to(target.device(), torch::kFloat64, false, /*copy=*/true).sub_(x.to(target.device())), weight);
 }
 
 std::int64_t Accumulator::clients() const { return static_cast<std::int64_t>(std::llround(scalar(kClientsSegment))); }

@@ -112,13 +112,16 @@ std::vector<std::vector<std::size_t>> round_groups(const RoundClients& round, st
 }
 
 // Trains one group on one model: alone for a single client (or without a batched trainer),
-// in one pass otherwise.
+// in one pass otherwise. `fold_at_once`: the caller folds a lone client before the trainer's
+// next client, so its y may stay a view of the trainer's buffer.
 void train_group(const std::vector<std::size_t>& group, RoundClients& round, const RoundContext& context,
-                 const model::TrainableSet& trainable, LocalTrainer& alone, BatchedTrainer* batched) {
+                 const model::TrainableSet& trainable, LocalTrainer& alone, BatchedTrainer* batched,
+                 bool fold_at_once = false) {
   if (group.size() == 1 || batched == nullptr) {
+    const auto params = fold_at_once && group.size() == 1 ? LocalTrainer::Params::kView : LocalTrainer::Params::kCopy;
     for (const auto i : group) {
       round.results[i] = alone.train(trainable, *round.samples[i], round.ids[i], context.round, context.global,
-                                     context.lr, round.updates[i].get(), round.steps[i]);
+                                     context.lr, round.updates[i].get(), round.steps[i], params);
     }
     return;
   }
@@ -185,7 +188,9 @@ double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, c
   std::size_t next_fold = 0;  // clients fold in id order, as soon as every smaller id has trained
   for (const auto& group : groups) {
     for (const auto i : group) data_seconds += round.open(i, data_, algorithm, context);
-    train_group(group, round, context, trainable, trainer_, batched_.get());
+    // A lone client whose smaller ids have all trained folds right after training.
+    const bool fold_at_once = group.size() == 1 && group[0] == next_fold;
+    train_group(group, round, context, trainable, trainer_, batched_.get(), fold_at_once);
     for (const auto i : group) trained[i] = true;
     for (; next_fold < clients.size() && trained[next_fold]; ++next_fold) round.fold(next_fold, accumulator);
   }

@@ -1,5 +1,6 @@
 #include "fedvlm/sim/local_trainer.hpp"
 
+#include <chrono>
 #include <numeric>
 
 #include "fedvlm/core/error.hpp"
@@ -92,12 +93,8 @@ std::int64_t steps_covering(std::int64_t samples, std::int64_t batch, std::int64
 }
 
 torch::optim::Optimizer& LocalTrainer::fresh_optimizer(const std::vector<torch::Tensor>& params, double lr) {
-  const bool same = optimizer_ && optimizer_params_.size() == params.size() &&
-                    std::equal(params.begin(), params.end(), optimizer_params_.begin(),
-                               [](const torch::Tensor& a, const torch::Tensor& b) { return a.is_same(b); });
-  if (!same) {
-    optimizer_ = make_optimizer(config_.local, params, lr);
-    optimizer_params_ = params;
+  if (flat_.bind(params) || !optimizer_) {
+    optimizer_ = make_optimizer(config_.local, {flat_.values()}, lr);
     return *optimizer_;
   }
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
@@ -116,52 +113,60 @@ torch::optim::Optimizer& LocalTrainer::fresh_optimizer(const std::vector<torch::
 
 LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data::Samples& samples,
                                 std::int64_t client, std::int64_t round, const torch::Tensor& x, double lr,
-                                fl::ClientUpdate* update, std::int64_t steps) {
-  const auto& params = trainable.parameters;
-  model::assign_values(params, x);
+                                fl::ClientUpdate* update, std::int64_t steps, Params params) {
   LocalResult result;
   const std::int64_t n = samples.size();
   const std::int64_t total_steps = steps >= 0 ? (n > 0 ? steps : 0) : local_steps(config_.local, n);
   if (total_steps == 0) {
+    model::assign_values(trainable.parameters, x);
     result.params = x.clone();
     return result;
   }
-  model_.train();
+  auto& optimizer = fresh_optimizer(trainable.parameters, lr);
+  // The model's trainable tensors are views of these two (model/flat_parameters.hpp).
+  const torch::Tensor y = flat_.values().detach();
+  torch::Tensor grad = flat_.grads();
+  {
+    torch::NoGradGuard no_grad;
+    FEDVLM_CHECK(x.numel() == y.numel(), "local training: x has {} values, the trainable set {}", x.numel(), y.numel());
+    y.copy_(x);
+  }
+  if (!model_.is_training()) model_.train();  // evaluation switches the whole model to eval
   const auto seed = static_cast<std::uint64_t>(config_.run.seed);
   model_.seed_dropout({seed, "dropout", round, stream_client(client)});
-  auto& optimizer = fresh_optimizer(params, lr);
   BatchOrder order(n, {seed, "local-shuffle", round, stream_client(client)});
   const auto batch_size = static_cast<std::size_t>(config_.local.batch_size);
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device_));
+  const auto start = std::chrono::steady_clock::now();
   for (std::int64_t step = 0; step < total_steps; ++step) {
     const auto& rows = order.next(batch_size);
     const model::Batch batch = model::collate_training(samples, rows, special_).to(device_);
-    optimizer.zero_grad();
+    grad.zero_();
     torch::Tensor loss;
     {
       const AutocastScope autocast(bf16_);  // the forward pass only; backward follows its casts
       loss = model_.loss(batch);
     }
-    loss.backward();
-    if (update && update->adjusts_gradient()) {
-      // The algorithm's term (FedProx, SCAFFOLD) acts on the flat gradient of the trainable vector.
-      torch::Tensor grad = model::flatten_grads(params);
-      const torch::Tensor y = model::flatten_values(params);
-      update->adjust_gradient(grad, y);
-      model::assign_grads(params, grad);
+    loss.backward();  // accumulates into grad, through the parameters' gradient views
+    torch::NoGradGuard no_grad;
+    // The algorithm's term (FedProx, SCAFFOLD) acts on the flat gradient, in place.
+    if (update && update->adjusts_gradient()) update->adjust_gradient(grad, y);
+    if (config_.local.grad_clip > 0) {  // clip_grad_norm_'s rule, on the device
+      grad.mul_((config_.local.grad_clip / (grad.norm() + 1e-6)).clamp_max(1.0));
     }
-    if (config_.local.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, config_.local.grad_clip);
     optimizer.step();
     if (update && update->adjusts_params()) {
-      // A term on the parameters themselves (SCAFFOLD's correction in step space).
-      torch::Tensor y = model::flatten_values(params);
-      update->adjust_params(y);
-      model::assign_values(params, y);
+      // A term on the parameters themselves (SCAFFOLD's correction in step space), in place.
+      torch::Tensor values = y;
+      update->adjust_params(values);
     }
-    result.loss_sum += loss.item<double>();
+    loss_sum += loss.detach().to(torch::kFloat64);
     result.samples_seen += static_cast<std::int64_t>(rows.size());
     ++result.steps;
   }
-  result.params = model::flatten_values(params);
+  result.loss_sum = loss_sum.item<double>();
+  step_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.params = params == Params::kView ? y : y.clone();
   return result;
 }
 
@@ -278,7 +283,7 @@ std::vector<LocalResult> BatchedTrainer::train(const model::TrainableSet& traina
   const torch::Tensor sums = loss_sums.cpu();
   for (std::int64_t c = 0; c < k; ++c) {
     auto& result = results[static_cast<std::size_t>(c)];
-    result.params = values.detach()[c].clone();
+    result.params = values.detach()[c];  // a row view: it keeps the [K, n] tensor alive, not a copy
     result.steps = steps;
     result.loss_sum = sums[c].item<double>();
   }

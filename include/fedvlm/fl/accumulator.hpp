@@ -51,6 +51,9 @@ class Accumulator {
 
   double scalar(std::string_view name) const;  // a length-1 segment's value
   void add_scalar(std::string_view name, double value);
+  // Adds weight·(y − x) to segment `name`, for float32 vectors y and x of its length: the
+  // difference is taken in float64, where it is exact. One pass over memory on the CPU.
+  void add_difference(std::string_view name, const torch::Tensor& y, const torch::Tensor& x, double weight);
 
   double total_weight() const { return scalar(kWeightSegment); }
   std::int64_t clients() const;

@@ -60,7 +60,7 @@ class ClientUpdate {
  public:
   virtual ~ClientUpdate() = default;
   // Called after every backward, before gradient clipping and the optimizer step:
-  // FedProx adds μ(y − x), SCAFFOLD adds c − cᵢ. `params` is the current y. Default: nothing.
+  // FedProx adds μ(y − x), SCAFFOLD adds c − cᵢ, in place. `params` is the current y. Default: nothing.
   virtual void adjust_gradient(torch::Tensor& flat_grad, const torch::Tensor& flat_params) {}
   // Whether adjust_gradient does anything: the local loop skips flattening gradients otherwise.
   virtual bool adjusts_gradient() const { return false; }

@@ -17,6 +17,7 @@
 #include "fedvlm/data/samples.hpp"
 #include "fedvlm/fl/algorithm.hpp"
 #include "fedvlm/model/batch.hpp"
+#include "fedvlm/model/flat_parameters.hpp"
 #include "fedvlm/model/strategy.hpp"
 #include "fedvlm/model/vlm.hpp"
 
@@ -42,18 +43,28 @@ std::int64_t steps_covering(std::int64_t samples, std::int64_t batch, std::int64
 
 class LocalTrainer {
  public:
+  // How train() hands back y: a copy, or a view of the trainer's flat buffer that stays valid
+  // until its next train() (for a caller that folds y at once: no 4n-byte copy per client).
+  enum class Params { kCopy, kView };
+
   LocalTrainer(model::VisionLanguageModel& model, const Config& config, model::SpecialTokens special,
                torch::Device device);
 
   // Loads x into `trainable`, trains on `samples` for `steps` steps (negative: local_steps of
-  // the config), returns y (the model keeps y afterwards).
+  // the config), returns y (the model keeps y afterwards). The trainable tensors become views
+  // of one flat buffer the trainer keeps (model/flat_parameters.hpp) while the set stays the same.
   LocalResult train(const model::TrainableSet& trainable, const data::Samples& samples, std::int64_t client,
                     std::int64_t round, const torch::Tensor& x, double lr, fl::ClientUpdate* update,
-                    std::int64_t steps = -1);
+                    std::int64_t steps = -1, Params params = Params::kCopy);
+
+  // Seconds spent in local steps (batches, forward, backward, optimizer) since construction:
+  // what a client costs beyond them is the framework's per-client overhead (fedvlm bench).
+  double step_seconds() const { return step_seconds_; }
 
  private:
-  // The optimizer for `params`, in the state a new one would have: kept from client to client
-  // (its state zeroed, not reallocated) while the trainable set stays the same.
+  // Binds `params` to the flat buffers and returns the optimizer of the flat values, in the
+  // state a new one would have: kept from client to client (its state zeroed, not reallocated)
+  // while the trainable set stays bound.
   torch::optim::Optimizer& fresh_optimizer(const std::vector<torch::Tensor>& params, double lr);
 
   model::VisionLanguageModel& model_;
@@ -61,8 +72,9 @@ class LocalTrainer {
   model::SpecialTokens special_;
   torch::Device device_;
   bool bf16_;  // run.precision = bf16: the forward pass under CUDA bf16 autocast
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::vector<torch::Tensor> optimizer_params_;
+  model::FlatParameters flat_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;  // steps flat_.values()
+  double step_seconds_ = 0.0;
 };
 
 // Several clients in one forward and backward pass per step (run.batched_clients; see

@@ -19,12 +19,10 @@ PlainClientUpdate::PlainClientUpdate(const FlConfig& config, ClientContext conte
     : config_(config), context_(std::move(context)), length_(length) {}
 
 void PlainClientUpdate::finish(const ClientOutcome& outcome, Accumulator& accumulator) {
-  double weight = 0.0;
-  fold_delta(outcome, accumulator, &weight);
+  fold_delta(outcome, accumulator);
 }
 
-torch::Tensor PlainClientUpdate::fold_delta(const ClientOutcome& outcome, Accumulator& accumulator,
-                                            double* weight) const {
+double PlainClientUpdate::fold_delta(const ClientOutcome& outcome, Accumulator& accumulator) const {
   FEDVLM_CHECK(outcome.params.defined() && outcome.params.dim() == 1 && outcome.params.numel() == length_,
                "client {} round {}: final parameters must be a flat vector of length {}, got shape {}",
                context_.client, context_.round, length_,
@@ -32,14 +30,17 @@ torch::Tensor PlainClientUpdate::fold_delta(const ClientOutcome& outcome, Accumu
   FEDVLM_CHECK(outcome.steps >= 0 && outcome.samples >= 0,
                "client {} round {}: negative steps ({}) or samples ({})", context_.client, context_.round,
                outcome.steps, outcome.samples);
-  *weight = client_weight(config_, outcome.samples);
-  // Both operands are float32, so their difference is exact in float64.
-  torch::Tensor difference = outcome.params.to(accumulator.buffer().device(), torch::kFloat64) -
-                             context_.global.to(accumulator.buffer().device(), torch::kFloat64);
-  accumulator.segment(kDeltaSegment).add_(difference, *weight);
-  accumulator.add_scalar(kWeightSegment, *weight);
+  const double weight = client_weight(config_, outcome.samples);
+  accumulator.add_difference(kDeltaSegment, outcome.params, context_.global, weight);
+  accumulator.add_scalar(kWeightSegment, weight);
   accumulator.add_scalar(kClientsSegment, 1.0);
-  return difference;
+  return weight;
+}
+
+torch::Tensor PlainClientUpdate::difference(const ClientOutcome& outcome, torch::Device device) const {
+  // Both operands are float32, so their difference is exact in float64 (sub_ promotes x).
+  return outcome.params.to(device, torch::kFloat64, /*non_blocking=*/false, /*copy=*/true)
+      .sub_(context_.global.to(device));
 }
 
 AlgorithmBase::AlgorithmBase(const Config& config) : config_(config.fl) {}

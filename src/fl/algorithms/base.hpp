@@ -15,8 +15,10 @@ class PlainClientUpdate : public ClientUpdate {
   void finish(const ClientOutcome& outcome, Accumulator& accumulator) override;
 
  protected:
-  // Checks the outcome, adds the standard segments and returns yᵢ − x in float64 and wᵢ.
-  torch::Tensor fold_delta(const ClientOutcome& outcome, Accumulator& accumulator, double* weight) const;
+  // Checks the outcome, adds the standard segments (wᵢ, 1, wᵢ·(yᵢ − x)) and returns wᵢ.
+  double fold_delta(const ClientOutcome& outcome, Accumulator& accumulator) const;
+  // yᵢ − x in float64 (exact: both are float32), for algorithms that need more than the fold.
+  torch::Tensor difference(const ClientOutcome& outcome, torch::Device device) const;
 
   FlConfig config_;
   ClientContext context_;

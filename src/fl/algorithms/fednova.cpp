@@ -17,11 +17,12 @@ class NormalizedClientUpdate final : public detail::PlainClientUpdate {
   using PlainClientUpdate::PlainClientUpdate;
 
   void finish(const ClientOutcome& outcome, Accumulator& accumulator) override {
-    double weight = 0.0;
-    const torch::Tensor difference = fold_delta(outcome, accumulator, &weight);
+    const double weight = fold_delta(outcome, accumulator);
     accumulator.add_scalar(kWeightedStepsSegment, weight * static_cast<double>(outcome.steps));
-    if (outcome.steps > 0)
-      accumulator.segment(kNormalizedDeltaSegment).add_(difference, weight / static_cast<double>(outcome.steps));
+    if (outcome.steps > 0) {
+      accumulator.add_difference(kNormalizedDeltaSegment, outcome.params, context_.global,
+                                 weight / static_cast<double>(outcome.steps));
+    }
   }
 };
 

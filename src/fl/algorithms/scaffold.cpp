@@ -55,8 +55,7 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
   void adjust_params(torch::Tensor& flat_params) override { flat_params.sub_(correction_, context_.local_lr); }
 
   void finish(const ClientOutcome& outcome, Accumulator& accumulator) override {
-    double weight = 0.0;
-    const torch::Tensor difference = fold_delta(outcome, accumulator, &weight);  // y − x, float64
+    fold_delta(outcome, accumulator);
     if (outcome.steps == 0) return;
     torch::Tensor updated;  // cᵢ⁺, kept in float32 like every stored state
     if (from_gradients_) {
@@ -66,7 +65,8 @@ class ScaffoldClientUpdate final : public detail::PlainClientUpdate {
       updated = (gradient_sum_ / static_cast<double>(gradient_steps_)).to(torch::kFloat32);
     } else {  // option II: cᵢ − c + (x − y)/(τ·ηₗ)
       const double scale = -1.0 / (static_cast<double>(outcome.steps) * context_.local_lr);
-      updated = (client_control_ - server_control_).add_(difference.to(torch::kFloat32), scale);
+      const torch::Tensor step = difference(outcome, client_control_.device()).to(torch::kFloat32);  // y − x
+      updated = (client_control_ - server_control_).add_(step, scale);
     }
     accumulator.segment(kControlDeltaSegment)
         .add_(updated.to(accumulator.buffer().device(), torch::kFloat64) -
