@@ -99,6 +99,14 @@ std::vector<Param> build_schema() {
       param("fl.server_lr", &C::fl, &FlConfig::server_lr,
             "Server learning rate: eta_g of the averaging algorithms, eta of the adaptive server optimizers.",
             {.min = 0, .min_exclusive = true}),
+      param("fl.max_update_norm", &C::fl, &FlConfig::max_update_norm,
+            "A client update whose L2 norm ||y - x|| exceeds this is left out of aggregation, with a warning naming "
+            "client and round (non-finite updates always are); 0: no limit.",
+            {.min = 0}),
+      param("fl.max_bad_fraction", &C::fl, &FlConfig::max_bad_fraction,
+            "The run stops with an error when more than this fraction of a round's cohort sent updates that were "
+            "left out (non-finite, or above fl.max_update_norm).",
+            unit),
       // [local]
       param("local.epochs", &C::local, &LocalConfig::epochs, "Local epochs per round (when local.steps is 0).",
             non_negative),

@@ -93,6 +93,23 @@ void Accumulator::add_difference(std::string_view name, const torch::Tensor& y, 
   target.add_(y.to(target.device(), torch::kFloat64, false, /*copy=*/true).sub_(x.to(target.device())), weight);
 }
 
+double squared_distance(const torch::Tensor& y, const torch::Tensor& x) {
+  FEDVLM_CHECK(y.dim() == 1 && y.sizes() == x.sizes() && y.scalar_type() == torch::kFloat32 &&
+                   x.scalar_type() == torch::kFloat32,
+               "squared_distance needs two float32 vectors of one length, got {} and {} values", y.numel(), x.numel());
+  if (y.is_cpu() && x.is_cpu() && y.is_contiguous() && x.is_contiguous()) {
+    const float* a = y.data_ptr<float>();
+    const float* b = x.data_ptr<float>();
+    double sum = 0.0;
+    for (std::int64_t i = 0; i < y.numel(); ++i) {
+      const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+      sum += d * d;
+    }
+    return sum;
+  }
+  return (y.to(torch::kFloat64) - x.to(y.device(), torch::kFloat64)).square().sum().item<double>();
+}
+
 std::int64_t Accumulator::clients() const { return static_cast<std::int64_t>(std::llround(scalar(kClientsSegment))); }
 
 void Accumulator::zero() {

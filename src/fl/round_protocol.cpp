@@ -2,7 +2,10 @@
 
 #include <chrono>
 
+#include <cmath>
+
 #include "fedvlm/comm/tensor_ops.hpp"
+#include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
 #include "fedvlm/fl/client_state.hpp"
 
@@ -20,21 +23,39 @@ double seconds_since(Clock::time_point& mark) {
 
 }  // namespace
 
+void check_bad_fraction(const Accumulator& reduced, double max_bad_fraction, std::int64_t round) {
+  if (!reduced.has_segment(kBadClientsSegment)) return;
+  const auto bad = static_cast<std::int64_t>(std::llround(reduced.scalar(kBadClientsSegment)));
+  const std::int64_t cohort = reduced.clients() + bad;
+  if (bad > 0 && static_cast<double>(bad) > max_bad_fraction * static_cast<double>(cohort)) {
+    throw InputError(fmt::format(
+        "round {}: {} of the cohort's {} client updates were left out (not finite, or their norm above "
+        "fl.max_update_norm; the warnings above name them), more than fl.max_bad_fraction = {} of the cohort: "
+        "stopping rather than aggregating what is left. Lower local.lr, raise fl.max_update_norm, or raise "
+        "fl.max_bad_fraction to go on without them",
+        round + 1, bad, cohort, max_bad_fraction));
+  }
+}
+
 RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulator, comm::Communicator& comm,
-                                   torch::Tensor& x, std::int64_t round) {
+                                   torch::Tensor& x, std::int64_t round, double max_bad_fraction) {
   RoundProtocolReport report;
   auto mark = Clock::now();
   reduce_to_root(accumulator, comm);
   report.reduce_seconds = seconds_since(mark);
 
   if (comm.is_root()) {
+    check_bad_fraction(accumulator, max_bad_fraction, round);
     if (accumulator.total_weight() > 0.0) {
       algorithm.server_update(x, accumulator, round);
       report.server_step_taken = true;
     } else {
-      log::warn("round {}: the {} sampled client(s) hold no training samples (total weight 0); the global model "
-                "and the server state stay as they were",
-                round + 1, accumulator.clients());
+      log::warn("round {}: the {} client(s) aggregated hold no training samples (total weight 0){}; the global "
+                "model and the server state stay as they were",
+                round + 1, accumulator.clients(),
+                accumulator.has_segment(kBadClientsSegment) && accumulator.scalar(kBadClientsSegment) > 0
+                    ? ", the others' updates were left out"
+                    : "");
     }
   }
   report.server_seconds = seconds_since(mark);

@@ -69,10 +69,19 @@ class Trainer {
   std::int64_t steps_;
 };
 
+// An image the classification phase learns from: it has a label and no box. An image with a box
+// holds several items and its label names one of them (Fashion's grounding task): as a class
+// target for the pooled features it is noise (a quarter of Fashion's images). Measured, 3,000
+// steps on 12,000 public images: 0.47 held-out accuracy with them among the images, 0.59 on a
+// public split of the same size without them.
+bool classification_image(const data::Samples& samples, std::int64_t i) {
+  return samples.label[i] >= 0 && std::isnan(samples.box[static_cast<std::size_t>(4 * i)]);
+}
+
 std::vector<std::int64_t> labeled_rows(const data::Samples& samples, std::int64_t limit) {
   std::vector<std::int64_t> rows;
   for (std::int64_t i = 0; i < samples.size() && static_cast<std::int64_t>(rows.size()) < limit; ++i)
-    if (samples.label[i] >= 0) rows.push_back(i);
+    if (classification_image(samples, i)) rows.push_back(i);
   return rows;
 }
 
@@ -106,7 +115,7 @@ void pretrain_vision(const Config& config, EncoderVlm& model, const data::Sample
   std::vector<std::int64_t> labeled;
   std::int32_t max_label = -1;
   for (std::int64_t i = 0; i < samples.size(); ++i) {
-    if (samples.label[i] >= 0) labeled.push_back(i);
+    if (classification_image(samples, i)) labeled.push_back(i);
     max_label = std::max(max_label, samples.label[i]);
   }
   const bool classify = !labeled.empty();

@@ -38,7 +38,8 @@ RunOutcome run_centralized(RunContext& run) {
     auto update = in.algorithm.begin_client({0, in.round, in.global, in.lr});
     const LocalResult result = trainer.train(in.trainable, samples, ClientData::kCentralizedClient, in.round,
                                              in.global, in.lr, update.get(), steps);
-    fold_client(*update, result, samples.size(), in.accumulator);
+    fold_client(*update, result, samples.size(), {0, in.round, in.global, config.fl.max_update_norm},
+                in.accumulator);
     return data_seconds;
   });
 }

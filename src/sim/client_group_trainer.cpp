@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <exception>
 #include <map>
 #include <numeric>
@@ -76,9 +77,10 @@ struct RoundClients {
     updates[i] = algorithm.begin_client(client_context(ids[i], context));
     return seconds;
   }
-  // Folds member i into the accumulator and lets go of what it held.
-  void fold(std::size_t i, fl::Accumulator& accumulator) {
-    fold_client(*updates[i], results[i], samples[i]->size(), accumulator);
+  // Folds member i into the accumulator (unless its update is bad) and lets go of what it held.
+  void fold(std::size_t i, const RoundContext& context, double max_norm, fl::Accumulator& accumulator) {
+    fold_client(*updates[i], results[i], samples[i]->size(), {ids[i], context.round, context.global, max_norm},
+                accumulator);
     samples[i].reset();
     updates[i].reset();
     results[i] = {};
@@ -157,17 +159,28 @@ bool batches_clients(const Config& config) {
 
 fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device) {
   auto layout = algorithm.make_accumulator().layout();
-  for (const auto segment : {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment})
+  for (const auto segment : {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment, fl::kBadClientsSegment})
     layout.push_back({std::string(segment), 1});
   return fl::Accumulator(layout, device);
 }
 
-void fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples,
+bool fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples, const UpdateScreen& screen,
                  fl::Accumulator& accumulator) {
+  const double norm = std::sqrt(fl::squared_distance(result.params, screen.global));
+  const bool too_large = screen.max_norm > 0.0 && norm > screen.max_norm;
+  if (!std::isfinite(norm) || too_large || !std::isfinite(result.loss_sum)) {
+    log::warn("round {}: client {}'s update is left out of aggregation: {}", screen.round + 1, screen.client,
+              too_large ? fmt::format("its norm ||y - x|| = {:.4g} exceeds fl.max_update_norm = {:.4g}", norm,
+                                      screen.max_norm)
+                        : std::string("it is not finite (NaN or infinity)"));
+    accumulator.add_scalar(fl::kBadClientsSegment, 1.0);
+    return false;
+  }
   update.finish({result.params, result.steps, samples}, accumulator);
   accumulator.add_scalar(kTrainLossSegment, result.loss_sum);
   accumulator.add_scalar(kTrainStepsSegment, static_cast<double>(result.steps));
   accumulator.add_scalar(kTrainSamplesSegment, static_cast<double>(result.samples_seen));
+  return true;
 }
 
 SequentialGroupTrainer::SequentialGroupTrainer(ClientData& data, LocalTrainer& trainer, const Config& config,
@@ -192,7 +205,8 @@ double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, c
     const bool fold_at_once = group.size() == 1 && group[0] == next_fold;
     train_group(group, round, context, trainable, trainer_, batched_.get(), fold_at_once);
     for (const auto i : group) trained[i] = true;
-    for (; next_fold < clients.size() && trained[next_fold]; ++next_fold) round.fold(next_fold, accumulator);
+    for (; next_fold < clients.size() && trained[next_fold]; ++next_fold)
+      round.fold(next_fold, context, config_.fl.max_update_norm, accumulator);
   }
   return data_seconds;
 }
@@ -279,7 +293,7 @@ double ParallelGroupTrainer::train(const std::vector<std::int64_t>& clients, con
     if (error) std::rethrow_exception(error);
 
   // Back on this thread, in id order: fold each client into the accumulator.
-  for (std::size_t i = 0; i < clients.size(); ++i) round.fold(i, accumulator);
+  for (std::size_t i = 0; i < clients.size(); ++i) round.fold(i, context, config_.fl.max_update_norm, accumulator);
   return data_seconds;
 }
 

@@ -71,7 +71,8 @@ RunOutcome RoundLoop::run(const TrainRound& train_round) {
     clock.charge("train", train_start);
     clock.add("train", -data_seconds), clock.add("data", data_seconds);
 
-    const fl::RoundProtocolReport protocol = fl::complete_round(*algorithm_, accumulator, run_.comm, x_, round);
+    const fl::RoundProtocolReport protocol =
+        fl::complete_round(*algorithm_, accumulator, run_.comm, x_, round, config_.fl.max_bad_fraction);
     model::assign_values(trainable_.parameters, x_);
     clock.add("communication", protocol.reduce_seconds + protocol.broadcast_seconds);
     clock.add("server", protocol.server_seconds);
@@ -141,9 +142,11 @@ void RoundLoop::report_training(std::int64_t done, const fl::Accumulator& reduce
   const double train_loss = steps > 0 ? reduced.scalar(kTrainLossSegment) / steps : std::nan("");
   record(done, "train", "all", "loss", train_loss);
   summary_.add_trained_samples(static_cast<std::int64_t>(reduced.scalar(kTrainSamplesSegment)));
+  const double bad = reduced.scalar(fl::kBadClientsSegment);
+  if (bad > 0) record(done, "train", "all", "left_out_clients", bad);
   const double elapsed = run_.clock.elapsed();
-  log::info("round {}/{} | train loss {:.4f} | {:.1f} s | ETA {}", done, config_.fl.rounds, train_loss,
-            elapsed - round_start,
+  log::info("round {}/{} | train loss {:.4f}{} | {:.1f} s | ETA {}", done, config_.fl.rounds, train_loss,
+            bad > 0 ? fmt::format(" | {} update(s) left out", bad) : std::string(), elapsed - round_start,
             format_duration(RoundClock::eta(elapsed, done - start_round_, config_.fl.rounds - done)));
 }
 

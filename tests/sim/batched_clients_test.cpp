@@ -144,8 +144,8 @@ TEST_P(BatchedClients, EachClientsUpdateEqualsTrainingItAlone) {
     EXPECT_EQ(together[i].steps, by_itself.steps);
     EXPECT_EQ(together[i].samples_seen, by_itself.samples_seen);
     EXPECT_NEAR(together[i].loss_sum, by_itself.loss_sum, 1e-4 * std::abs(by_itself.loss_sum)) << "client " << client;
-    sim::fold_client(*alone_updates[i], by_itself, held[i]->size(), alone_sum);
-    sim::fold_client(*batched_updates[i], together[i], held[i]->size(), batched_sum);
+    EXPECT_TRUE(sim::fold_client(*alone_updates[i], by_itself, held[i]->size(), {client, round, x}, alone_sum));
+    EXPECT_TRUE(sim::fold_client(*batched_updates[i], together[i], held[i]->size(), {client, round, x}, batched_sum));
   }
   // What the clients send (and, for SCAFFOLD, their new controls) agrees as well.
   const double sum_scale = alone_sum.buffer().abs().max().item<double>();

@@ -68,6 +68,8 @@ struct FlConfig {
   std::int64_t clients_per_round = 0; // 0: full participation
   std::string weighting = "samples";  // samples | uniform
   double server_lr = 1.0;             // η_g, or η of the adaptive server optimizers (which declare their default)
+  double max_update_norm = 0.0;       // a client update with ‖y − x‖ above this is left out; 0: no limit
+  double max_bad_fraction = 0.5;      // the run stops when more of a cohort's updates are left out
 };
 
 struct LocalConfig {

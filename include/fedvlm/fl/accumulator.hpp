@@ -23,6 +23,8 @@ namespace fedvlm::fl {
 inline constexpr std::string_view kWeightSegment = "weight";    // [1] Σ wᵢ
 inline constexpr std::string_view kClientsSegment = "clients";  // [1] number of clients folded in
 inline constexpr std::string_view kDeltaSegment = "delta";      // [n] Σ wᵢ·(yᵢ − x)
+// Optional: clients whose update was left out (non-finite or too large; sim::fold_client).
+inline constexpr std::string_view kBadClientsSegment = "bad_clients";  // [1]
 
 struct AccumulatorSegment {
   std::string name;
@@ -69,6 +71,10 @@ class Accumulator {
   std::vector<AccumulatorSegment> layout_;
   torch::Tensor buffer_;
 };
+
+// ‖y − x‖² of two float32 vectors, summed in float64: +inf or NaN when an element of either is
+// not finite (a float32 square cannot overflow a double). One pass on the CPU.
+double squared_distance(const torch::Tensor& y, const torch::Tensor& x);
 
 // The round's one collective: sums every rank's accumulator into rank `root`'s.
 // Other ranks' buffers are left unspecified afterwards.

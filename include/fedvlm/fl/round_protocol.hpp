@@ -25,7 +25,13 @@ struct RoundProtocolReport {
 // A cohort whose total weight is 0 (every sampled client holds no samples under fl.weighting =
 // samples) leaves x and the server state as they are, with a warning naming the round: such a
 // round carries no information, and a large sparse federation meets one now and then.
+// Where the accumulator counts clients left out (kBadClientsSegment), rank 0 throws an
+// InputError when they are more than `max_bad_fraction` of the cohort (fl.max_bad_fraction).
 RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulator, comm::Communicator& comm,
-                                   torch::Tensor& x, std::int64_t round);
+                                   torch::Tensor& x, std::int64_t round, double max_bad_fraction = 1.0);
+
+// The check above: throws when the reduced accumulator's left-out clients are more than
+// `max_bad_fraction` of the cohort (folded + left out). `round` is 0-based.
+void check_bad_fraction(const Accumulator& reduced, double max_bad_fraction, std::int64_t round);
 
 }  // namespace fedvlm::fl

@@ -33,12 +33,24 @@ inline constexpr std::string_view kTrainLossSegment = "train_loss_sum";  // Σ b
 inline constexpr std::string_view kTrainStepsSegment = "train_steps";    // Σ local steps
 inline constexpr std::string_view kTrainSamplesSegment = "train_samples";  // Σ samples processed
 
-// The algorithm's accumulator layout followed by the train segments above, zeroed on `device`.
+// The algorithm's accumulator layout followed by the train segments above and
+// fl::kBadClientsSegment, zeroed on `device`.
 fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device);
 
+// What fold_client checks a client's update against before folding it.
+struct UpdateScreen {
+  std::int64_t client = 0;
+  std::int64_t round = 0;    // 0-based
+  torch::Tensor global;      // x
+  double max_norm = 0.0;     // fl.max_update_norm; 0: no limit
+};
+
 // Hands a client's local result to the algorithm (update.finish) and adds its loss, steps and
-// samples to the train segments above.
-void fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples,
+// samples to the train segments above; returns true. An update that is not finite, or whose
+// norm ‖y − x‖ exceeds screen.max_norm, is left out instead (nothing of it is folded, the
+// algorithm's per-client state stays as it was) with a warning naming client and round, and
+// counts in fl::kBadClientsSegment; returns false.
+bool fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples, const UpdateScreen& screen,
                  fl::Accumulator& accumulator);
 
 struct RoundContext {
