@@ -10,12 +10,6 @@ namespace {
 
 using namespace testing;
 
-Batch sample_batch() {
-  static const auto samples = make_samples(4);
-  const std::vector<std::int64_t> rows = {0, 1, 2, 3};
-  return collate_training(samples, rows, {});
-}
-
 TEST(FlatParameters, BindingKeepsValuesAndMakesTheParametersViews) {
   auto model = build_model(tiny_model(), tiny_lora(), kShape, kVocab, 1);
   randomize(*model, 1.0, 3);
@@ -41,7 +35,7 @@ TEST(FlatParameters, BackwardAccumulatesIntoTheFlatGradient) {
   auto model = build_model(tiny_model(), tiny_lora(), kShape, kVocab, 1);
   randomize(*model, 1.0, 3);
   const auto set = apply_strategy(*model, Strategy::kConnectorLora, 0, 0);
-  const auto batch = sample_batch();
+  const auto batch = four_sample_batch();
   model->eval();  // no dropout: two passes give the same gradient
   model->loss(batch).backward();
   const auto expected = flatten_grads(set.parameters);

@@ -8,12 +8,6 @@ namespace {
 
 using namespace testing;
 
-Batch sample_batch() {
-  static const auto samples = make_samples(4);
-  const std::vector<std::int64_t> rows = {0, 1, 2, 3};
-  return collate_training(samples, rows, {});
-}
-
 TEST(Lora, FreshAdapterLeavesOutputsUnchanged) {
   auto no_lora = tiny_lora();
   no_lora.rank = 0;
@@ -24,7 +18,7 @@ TEST(Lora, FreshAdapterLeavesOutputsUnchanged) {
   plain->eval();
   adapted->eval();
   torch::NoGradGuard no_grad;
-  const auto batch = sample_batch();
+  const auto batch = four_sample_batch();
   EXPECT_TRUE(torch::equal(plain->logits(batch), adapted->logits(batch)));
 }
 
@@ -33,7 +27,7 @@ TEST(Lora, MergeAndUnmergeAreExact) {
   torch::NoGradGuard no_grad;
   for (auto& [name, p] : model->parameter_groups().lora) p.normal_(0.0, 0.1);
   model->eval();
-  const auto batch = sample_batch();
+  const auto batch = four_sample_batch();
   const auto before = model->logits(batch);
   std::vector<torch::Tensor> weights;
   for (auto& [name, p] : model->parameter_groups().decoder) weights.push_back(p.clone());
@@ -60,7 +54,7 @@ TEST(Lora, DropoutIsReproducibleFromTheSeededStream) {
     p.normal_(0.0, 0.1);
   }
   model->train();
-  const auto batch = sample_batch();
+  const auto batch = four_sample_batch();
   model->seed_dropout({1, "dropout", 3, 7});
   const auto first = model->loss(batch);
   model->seed_dropout({1, "dropout", 3, 7});

@@ -66,6 +66,13 @@ inline data::Samples make_samples(std::int64_t n, std::uint64_t seed = 5, data::
   return s;
 }
 
+// A training batch of make_samples(4), every row.
+inline Batch four_sample_batch() {
+  static const auto samples = make_samples(4);
+  const std::vector<std::int64_t> rows = {0, 1, 2, 3};
+  return collate_training(samples, rows, {});
+}
+
 // Every parameter redrawn from N(0, std) (fixed generator): a model whose greedy choices are
 // far from ties, unlike the 0.02-std initialization.
 inline void randomize(VisionLanguageModel& model, double std, std::uint64_t seed) {
