@@ -98,13 +98,26 @@ double squared_distance(const torch::Tensor& y, const torch::Tensor& x) {
                    x.scalar_type() == torch::kFloat32,
                "squared_distance needs two float32 vectors of one length, got {} and {} values", y.numel(), x.numel());
   if (y.is_cpu() && x.is_cpu() && y.is_contiguous() && x.is_contiguous()) {
+    // Eight running sums, not one: a single sum is a chain of dependent additions (no
+    // reordering without -ffast-math) and took 80 µs for 50K values; the order is still fixed.
     const float* a = y.data_ptr<float>();
     const float* b = x.data_ptr<float>();
-    double sum = 0.0;
-    for (std::int64_t i = 0; i < y.numel(); ++i) {
-      const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
-      sum += d * d;
+    const std::int64_t n = y.numel();
+    constexpr std::int64_t kLanes = 8;
+    double sums[kLanes] = {};
+    std::int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      for (std::int64_t lane = 0; lane < kLanes; ++lane) {
+        const double d = static_cast<double>(a[i + lane]) - static_cast<double>(b[i + lane]);
+        sums[lane] += d * d;
+      }
     }
+    for (; i < n; ++i) {
+      const double d = static_cast<double>(a[i]) - static_cast<double>(b[i]);
+      sums[0] += d * d;
+    }
+    double sum = 0.0;
+    for (const double part : sums) sum += part;
     return sum;
   }
   return (y.to(torch::kFloat64) - x.to(y.device(), torch::kFloat64)).square().sum().item<double>();
