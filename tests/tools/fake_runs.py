@@ -12,6 +12,15 @@ PYTHON = "/usr/bin/python3"
 sys.path.insert(0, str(TOOLS))
 
 
+def sweep_tree(root: Path, sweep: str, rounds: int, run_dir: str) -> Path:
+    """A repository-like tree for tools/sweep.py and jobs/: configs/base.toml (fl.rounds,
+    run.dir) and sweep.toml holding `sweep`. Returns `root`."""
+    (root / "configs").mkdir()
+    (root / "configs" / "base.toml").write_text(f'[fl]\nrounds = {rounds}\n[run]\ndir = "{run_dir}"\n')
+    (root / "sweep.toml").write_text(sweep)
+    return root
+
+
 def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -10,7 +10,7 @@ import time
 import unittest
 from pathlib import Path
 
-from fake_runs import JOBS, REPO_ROOT
+from fake_runs import JOBS, REPO_ROOT, sweep_tree
 
 # The launchers; jobs/lib.sh is sourced by them, not run.
 SCRIPTS = (sorted(p for p in JOBS.glob("*.sh") if p.name != "lib.sh") + sorted(JOBS.glob("*.sbatch"))
@@ -51,10 +51,7 @@ wait "$sleeper"
 class JobsTestBase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
-        self.dir = Path(self.tmp.name)
-        (self.dir / "configs").mkdir()
-        (self.dir / "configs" / "base.toml").write_text('[fl]\nrounds = 2\n[run]\ndir = "out"\n')
-        (self.dir / "sweep.toml").write_text(SWEEP)
+        self.dir = sweep_tree(Path(self.tmp.name), SWEEP, rounds=2, run_dir="out")
         self.env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM_")}
         self.env.update(FEDVLM_BIN=FAKE_BIN, FEDVLM_DRY_RUN="1")
         self.env.pop("FEDVLM_THREADS", None)

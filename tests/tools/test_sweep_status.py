@@ -9,7 +9,7 @@ import tempfile
 import unittest
 from pathlib import Path
 
-from fake_runs import JOBS, PYTHON, TOOLS
+from fake_runs import JOBS, PYTHON, TOOLS, sweep_tree
 
 SWEEP = """\
 base = "configs/base.toml"
@@ -29,10 +29,7 @@ printf '%s\\n' '11 RUNNING 11 N/A a' '12 PENDING 12 N/A b' '20 PENDING 20 5 swee
 class SweepStatusTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
-        self.dir = Path(self.tmp.name)
-        (self.dir / "configs").mkdir()
-        (self.dir / "configs" / "base.toml").write_text('[fl]\nrounds = 4\n[run]\ndir = "runs"\n')
-        (self.dir / "sweep.toml").write_text(SWEEP)
+        self.dir = sweep_tree(Path(self.tmp.name), SWEEP, rounds=4, run_dir="runs")
         self.bin = self.dir / "bin"
         self.bin.mkdir()
         (self.bin / "squeue").write_text(FAKE_SQUEUE)
@@ -123,11 +120,10 @@ class LauncherRecordTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
-        self.dir = Path(self.tmp.name)
-        (self.dir / "configs").mkdir()
-        (self.dir / "configs" / "base.toml").write_text('[fl]\nrounds = 2\n[run]\ndir = "out"\n')
-        (self.dir / "sweep.toml").write_text(
-            'base = "configs/base.toml"\nname = "p{index}"\n[grid]\n"fl.algorithm" = ["fedavg", "fedprox"]\n')
+        self.dir = sweep_tree(
+            Path(self.tmp.name),
+            'base = "configs/base.toml"\nname = "p{index}"\n[grid]\n"fl.algorithm" = ["fedavg", "fedprox"]\n',
+            rounds=2, run_dir="out")
         self.env = {key: value for key, value in os.environ.items()
                     if not key.startswith(("SLURM_", "FEDVLM_"))}
 
