@@ -136,7 +136,7 @@ ParameterGroups VisionLanguageModel::parameter_groups() {
   return groups;
 }
 
-void VisionLanguageModel::seed_dropout(const StreamKey& key) { forward_state_->dropout = torch_generator(key); }
+void VisionLanguageModel::seed_dropout(const StreamKey& key) { reseed(forward_state_->dropout, key); }
 
 void VisionLanguageModel::merge_lora() {
   for (auto& module : modules()) {

@@ -168,5 +168,20 @@ TEST(TorchGenerator, SameKeyGivesIdenticalTensors) {
   EXPECT_FALSE(torch::equal(a, torch::randn({4, 8}, first)));
 }
 
+TEST(TorchGenerator, ReseedDrawsWhatAFreshGeneratorDraws) {
+  const StreamKey key{.seed = 5, .purpose = "dropout", .round = 2, .client = 9};
+  auto fresh = torch_generator(key);
+  const torch::Tensor expected = torch::cat({torch::randn({3}, fresh), torch::rand({5}, fresh)});
+  // A used generator: its engine has advanced and an odd number of normal draws leaves one cached.
+  auto used = torch_generator(StreamKey{.seed = 7, .purpose = "dropout", .round = 0, .client = 1});
+  (void)torch::randn({3}, used);
+  reseed(used, key);
+  EXPECT_TRUE(torch::equal(expected, torch::cat({torch::randn({3}, used), torch::rand({5}, used)})));
+  at::Generator unset;  // an undefined generator becomes torch_generator(key)
+  reseed(unset, key);
+  ASSERT_TRUE(unset.defined());
+  EXPECT_TRUE(torch::equal(expected, torch::cat({torch::randn({3}, unset), torch::rand({5}, unset)})));
+}
+
 }  // namespace
 }  // namespace fedvlm

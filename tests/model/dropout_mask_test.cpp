@@ -40,7 +40,9 @@ TEST(DropoutMask, EachClientsRowsEqualItsMaskAlone) {
     const auto mine = stacked.narrow(0, first, rows[c]);
     EXPECT_TRUE(torch::equal(mine.narrow(1, 0, lengths[c]), alone)) << "client " << c;
     // Padding positions pass x through unchanged.
-    if (lengths[c] < length) EXPECT_TRUE(torch::all(mine.narrow(1, lengths[c], length - lengths[c]).eq(1.0)).item<bool>());
+    if (lengths[c] < length) {
+      EXPECT_TRUE(torch::all(mine.narrow(1, lengths[c], length - lengths[c]).eq(1.0)).item<bool>());
+    }
     first += rows[c];
   }
 }
