@@ -337,6 +337,15 @@ void validate(const Config& c) {
                                                "trains LoRA", c.finetune.stage1_rounds, c.fl.rounds));
   if (c.local.steps == 0 && c.local.epochs == 0)
     fail("local.epochs", "local.epochs and local.steps are both 0: clients would not train");
+  if (c.fl.dp_noise_multiplier > 0 && c.fl.dp_clip <= 0)
+    fail("fl.dp_noise_multiplier", fmt::format("fl.dp_noise_multiplier = {} needs fl.dp_clip > 0: the noise is scaled "
+                                               "to the clip norm", c.fl.dp_noise_multiplier));
+  if (c.fl.dp_delta >= 1)
+    fail("fl.dp_delta", fmt::format("fl.dp_delta = {} must be below 1 (a delta of 1 promises nothing)", c.fl.dp_delta));
+  if (c.fl.dp_clip > 0 && c.fl.weighting != "uniform")
+    fail("fl.weighting", fmt::format("fl.dp_clip = {} (DP-FedAvg) bounds each client's share of the sum, which "
+                                     "fl.weighting = \"{}\" would scale by its sample count: set fl.weighting = "
+                                     "\"uniform\"", c.fl.dp_clip, c.fl.weighting));
   // run.device = auto is resolved when the model is placed (sim::LocalTrainer refuses bf16 there).
   if (c.run.precision == "bf16" && c.run.device == "cpu")
     fail("run.precision", "run.precision = \"bf16\" is CUDA autocast, but run.device = \"cpu\": use "

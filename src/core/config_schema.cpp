@@ -107,6 +107,17 @@ std::vector<Param> build_schema() {
             "The run stops with an error when more than this fraction of a round's cohort sent updates that were "
             "left out (non-finite, or above fl.max_update_norm).",
             unit),
+      param("fl.dp_clip", &C::fl, &FlConfig::dp_clip,
+            "DP-FedAvg (McMahan et al. 2018): each client update y - x is scaled to L2 norm at most this, and the "
+            "cohort's sum is divided by the expected cohort size (needs fl.weighting = \"uniform\"); 0: off.",
+            {.min = 0}),
+      param("fl.dp_noise_multiplier", &C::fl, &FlConfig::dp_noise_multiplier,
+            "DP-FedAvg: Gaussian noise of standard deviation this times fl.dp_clip is added to the sum of clipped "
+            "updates each round; epsilon at fl.dp_delta is reported per round. 0: clipping only, no guarantee.",
+            {.min = 0}),
+      param("fl.dp_delta", &C::fl, &FlConfig::dp_delta,
+            "DP-FedAvg: the delta at which epsilon is reported (choose it below 1 / number of clients).",
+            {.min = 0, .max = 1, .min_exclusive = true}),
       // [local]
       param("local.epochs", &C::local, &LocalConfig::epochs, "Local epochs per round (when local.steps is 0).",
             non_negative),

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fault_injection.hpp"
 
 namespace fedvlm {
 
@@ -31,6 +33,7 @@ void write_atomically(const std::filesystem::path& path,
   try {
     write(temporary);
     fsync_path(temporary);
+    fault_point("atomic-write");
     fs::rename(temporary, path);
   } catch (...) {
     std::error_code ignored;
@@ -54,8 +57,8 @@ void write_text_atomically(const std::filesystem::path& path, std::string_view c
 namespace fedvlm {
 namespace {
 
-constexpr std::uint64_t kPrime1 = 0x9E3779B185EBCA87ull;
-constexpr std::uint64_t kPrime2 = 0xC2B2AE3D27D4EB4Full;
+constexpr std::uint64_t kPrime1 = Fingerprint::kPrime1;
+constexpr std::uint64_t kPrime2 = Fingerprint::kPrime2;
 
 std::uint64_t rotate_left(std::uint64_t value, int bits) { return (value << bits) | (value >> (64 - bits)); }
 std::uint64_t lane_step(std::uint64_t lane, std::uint64_t word) { return rotate_left(lane + word * kPrime2, 31) * kPrime1; }
@@ -69,34 +72,44 @@ std::uint64_t finish_mix(std::uint64_t h) {  // MurmurHash3's fmix64
 
 }  // namespace
 
+void Fingerprint::update(const void* data, std::size_t size) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  size_ += size;
+  while (size > 0) {  // whole 32-byte groups go through the lanes; what is left waits for more
+    const std::size_t take = std::min(size, pending_.size() - pending_size_);
+    std::memcpy(pending_.data() + pending_size_, bytes, take);
+    pending_size_ += take, bytes += take, size -= take;
+    if (pending_size_ < pending_.size()) break;
+    for (int lane = 0; lane < 4; ++lane) {
+      std::uint64_t word;
+      std::memcpy(&word, pending_.data() + 8 * lane, 8);
+      lanes_[lane] = lane_step(lanes_[lane], word);
+    }
+    pending_size_ = 0;
+  }
+}
+
+std::string Fingerprint::hex() const {
+  std::uint64_t tail = 0;  // the bytes past the last whole group, folded one by one
+  for (std::size_t at = 0; at < pending_size_; ++at) tail = lane_step(tail, pending_[at] + 1u);
+  std::uint64_t h = rotate_left(lanes_[0], 1) + rotate_left(lanes_[1], 7) + rotate_left(lanes_[2], 12) +
+                    rotate_left(lanes_[3], 18);
+  h = finish_mix(h ^ finish_mix(tail) ^ finish_mix(size_ * kPrime2));
+  return fmt::format("{:016x}", h);
+}
+
 std::string file_fingerprint(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(fmt::format("cannot read {} to fingerprint it", path.string()));
-  // Four independent lanes over 32-byte blocks (in the manner of xxHash64): fast enough that a
-  // dataset's meta.h5 costs far less than reading it for training.
-  std::uint64_t lanes[4] = {kPrime1 + kPrime2, kPrime2, 0, 0 - kPrime1};
-  std::uint64_t size = 0;
+  Fingerprint fingerprint;
   std::vector<char> block(1 << 20);
-  std::uint64_t tail = 0;  // bytes past the last whole 32-byte group, folded one by one
   while (in) {
     in.read(block.data(), static_cast<std::streamsize>(block.size()));
     const auto got = static_cast<std::size_t>(in.gcount());
     if (got == 0) break;
-    std::size_t at = 0;
-    for (; at + 32 <= got; at += 32) {
-      for (int lane = 0; lane < 4; ++lane) {
-        std::uint64_t word;
-        std::memcpy(&word, block.data() + at + 8 * lane, 8);
-        lanes[lane] = lane_step(lanes[lane], word);
-      }
-    }
-    for (; at < got; ++at) tail = lane_step(tail, static_cast<unsigned char>(block[at]) + 1);
-    size += got;
+    fingerprint.update(block.data(), got);
   }
-  std::uint64_t h = rotate_left(lanes[0], 1) + rotate_left(lanes[1], 7) + rotate_left(lanes[2], 12) +
-                    rotate_left(lanes[3], 18);
-  h = finish_mix(h ^ finish_mix(tail) ^ finish_mix(size * kPrime2));
-  return fmt::format("{:016x}", h);
+  return fingerprint.hex();
 }
 
 }  // namespace fedvlm

@@ -6,6 +6,7 @@
 
 #include "fedvlm/comm/tensor_ops.hpp"
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fault_injection.hpp"
 #include "fedvlm/core/log.hpp"
 #include "fedvlm/fl/client_state.hpp"
 
@@ -38,14 +39,17 @@ void check_bad_fraction(const Accumulator& reduced, double max_bad_fraction, std
 }
 
 RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulator, comm::Communicator& comm,
-                                   torch::Tensor& x, std::int64_t round, double max_bad_fraction) {
+                                   torch::Tensor& x, std::int64_t round, double max_bad_fraction,
+                                   const DpSettings& dp) {
   RoundProtocolReport report;
   auto mark = Clock::now();
+  fault_point("reduce");
   reduce_to_root(accumulator, comm);
   report.reduce_seconds = seconds_since(mark);
 
   if (comm.is_root()) {
     check_bad_fraction(accumulator, max_bad_fraction, round);
+    privatize(accumulator, dp, round);
     if (accumulator.total_weight() > 0.0) {
       algorithm.server_update(x, accumulator, round);
       report.server_step_taken = true;
@@ -62,6 +66,7 @@ RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulato
 
   torch::Tensor global = comm.is_root() ? algorithm.pack_global(x)
                                         : torch::empty({algorithm.broadcast_size()}, x.options());
+  fault_point("broadcast");
   comm::broadcast(comm, global, 0);
   algorithm.unpack_global(global, x);
   if (auto* states = algorithm.client_states()) states->end_round(comm);

@@ -50,6 +50,21 @@ std::string tensor_text(const torch::Tensor& tensor) {
 }
 
 constexpr const char* kNoBase = "none (random initialization)";
+constexpr const char* kChecksumEntry = "checksum";
+
+// The Fingerprint of every entry but the checksum, in name order: name, dtype, shape and bytes.
+std::string contents_checksum(const std::map<std::string, torch::Tensor>& tensors) {
+  Fingerprint fingerprint;
+  for (const auto& [name, tensor] : tensors) {
+    if (name == kChecksumEntry) continue;
+    const torch::Tensor data = tensor.to(torch::kCPU).contiguous();
+    const std::string header = fmt::format("{}\n{}\n{}\n", name, c10::toString(data.scalar_type()),
+                                           fmt::join(data.sizes(), ","));
+    fingerprint.update(header.data(), header.size());
+    fingerprint.update(data.data_ptr(), static_cast<std::size_t>(data.nbytes()));
+  }
+  return fingerprint.hex();
+}
 
 // One line of a refusal: which part of the setup differs, and what the user can do about it.
 std::string describe_difference(const std::string& key, const std::string& found, const std::string& here,
@@ -78,7 +93,7 @@ std::vector<fs::path> client_state_shard_paths(const fs::path& checkpoint, std::
   for (std::int64_t rank = 0; rank < shards; ++rank) {
     paths.push_back(client_state_shard_path(checkpoint, static_cast<int>(rank)));
     if (!fs::is_regular_file(paths.back()))
-      throw InputError(fmt::format("{} is incomplete: it has {} client state shards, but {} is missing",
+      throw UnusableCheckpoint(fmt::format("{} is incomplete: it has {} client state shards, but {} is missing",
                                    checkpoint.string(), shards, paths.back().string()));
   }
   return paths;
@@ -120,6 +135,7 @@ void save_run_state(const fs::path& run_dir, const RunState& state, std::int64_t
   tensors["extra_json"] = text_tensor(state.extra.dump());
   tensors["fingerprint_json"] = text_tensor(nlohmann::json(state.fingerprint.fields).dump());
   tensors["client_state_shards"] = torch::tensor({state.client_state_shards}, torch::kInt64);
+  tensors[kChecksumEntry] = text_tensor(contents_checksum(tensors));
   fl::save_tensor_map(checkpoint_path(run_dir, state.rounds_done), tensors);  // atomic
   auto all = checkpoints_of(run_dir);
   for (std::size_t i = 0; i + static_cast<std::size_t>(keep) < all.size(); ++i) {
@@ -137,16 +153,34 @@ std::optional<fs::path> latest_checkpoint(const fs::path& run_dir) {
   return all.back().second;
 }
 
+std::vector<fs::path> checkpoints_newest_first(const fs::path& run_dir) {
+  std::vector<fs::path> paths;
+  const auto all = checkpoints_of(run_dir);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) paths.push_back(it->second);
+  return paths;
+}
+
 RunState load_run_state(const fs::path& path) {
   if (!fs::is_regular_file(path)) throw InputError(fmt::format("checkpoint {} does not exist", path.string()));
-  auto tensors = fl::load_tensor_map(path);
+  std::map<std::string, torch::Tensor> tensors;
+  try {
+    tensors = fl::load_tensor_map(path);
+  } catch (const InputError& e) {
+    throw UnusableCheckpoint(e.what());
+  }
+  if (const auto stored = tensors.find(kChecksumEntry); stored != tensors.end()) {  // older files have none
+    const std::string expected = tensor_text(stored->second), found = contents_checksum(tensors);
+    if (expected != found)
+      throw UnusableCheckpoint(fmt::format("{} is corrupt: its contents have checksum {}, but {} was stored with them",
+                                           path.string(), found, expected));
+  }
   if (tensors.count("global_vector") && !tensors.count("trained_values"))
     throw InputError(fmt::format("{} was written by an older fedvlm that kept only the current stage's vector; "
                                  "it cannot restore a model exactly: rerun, or evaluate with that version",
                                  path.string()));
   for (const char* required : {"rounds_done", "trained_names", "trained_values", "extra_json", "fingerprint_json"})
     if (!tensors.count(required))
-      throw InputError(fmt::format("{}: not a fedvlm run checkpoint (no '{}' entry)", path.string(), required));
+      throw UnusableCheckpoint(fmt::format("{}: not a fedvlm run checkpoint (no '{}' entry)", path.string(), required));
   RunState state;
   state.rounds_done = tensors.at("rounds_done").item<std::int64_t>();
   state.trained_names = split_lines(tensor_text(tensors.at("trained_names")));

@@ -14,6 +14,7 @@
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
+#include "fedvlm/fl/differential_privacy.hpp"
 #include "fedvlm/model/vlm.hpp"
 #include "fedvlm/sim/setup.hpp"
 
@@ -78,9 +79,9 @@ struct RoundClients {
     return seconds;
   }
   // Folds member i into the accumulator (unless its update is bad) and lets go of what it held.
-  void fold(std::size_t i, const RoundContext& context, double max_norm, fl::Accumulator& accumulator) {
-    fold_client(*updates[i], results[i], samples[i]->size(), {ids[i], context.round, context.global, max_norm},
-                accumulator);
+  void fold(std::size_t i, const RoundContext& context, const FlConfig& fl, fl::Accumulator& accumulator) {
+    fold_client(*updates[i], results[i], samples[i]->size(),
+                {ids[i], context.round, context.global, fl.max_update_norm, fl.dp_clip}, accumulator);
     samples[i].reset();
     updates[i].reset();
     results[i] = {};
@@ -159,7 +160,8 @@ bool batches_clients(const Config& config) {
 
 fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device) {
   auto layout = algorithm.make_accumulator().layout();
-  for (const auto segment : {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment, fl::kBadClientsSegment})
+  for (const auto segment :
+       {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment, fl::kBadClientsSegment, fl::kDpClippedSegment})
     layout.push_back({std::string(segment), 1});
   return fl::Accumulator(layout, device);
 }
@@ -176,7 +178,9 @@ bool fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64
     accumulator.add_scalar(fl::kBadClientsSegment, 1.0);
     return false;
   }
-  update.finish({result.params, result.steps, samples}, accumulator);
+  const double scale = fl::dp_clip_scale(norm, screen.dp_clip);
+  if (scale < 1.0) accumulator.add_scalar(fl::kDpClippedSegment, 1.0);
+  update.finish({result.params, result.steps, samples, scale}, accumulator);
   accumulator.add_scalar(kTrainLossSegment, result.loss_sum);
   accumulator.add_scalar(kTrainStepsSegment, static_cast<double>(result.steps));
   accumulator.add_scalar(kTrainSamplesSegment, static_cast<double>(result.samples_seen));
@@ -206,7 +210,7 @@ double SequentialGroupTrainer::train(const std::vector<std::int64_t>& clients, c
     train_group(group, round, context, trainable, trainer_, batched_.get(), fold_at_once);
     for (const auto i : group) trained[i] = true;
     for (; next_fold < clients.size() && trained[next_fold]; ++next_fold)
-      round.fold(next_fold, context, config_.fl.max_update_norm, accumulator);
+      round.fold(next_fold, context, config_.fl, accumulator);
   }
   return data_seconds;
 }
@@ -293,7 +297,7 @@ double ParallelGroupTrainer::train(const std::vector<std::int64_t>& clients, con
     if (error) std::rethrow_exception(error);
 
   // Back on this thread, in id order: fold each client into the accumulator.
-  for (std::size_t i = 0; i < clients.size(); ++i) round.fold(i, context, config_.fl.max_update_norm, accumulator);
+  for (std::size_t i = 0; i < clients.size(); ++i) round.fold(i, context, config_.fl, accumulator);
   return data_seconds;
 }
 

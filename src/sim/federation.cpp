@@ -127,6 +127,12 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
     throw InputError(fmt::format("{}: fl.clients_per_round = {} but {} has {} clients",
                                  config.origins.at("fl.clients_per_round"), config.fl.clients_per_round,
                                  config.data.path, clients));
+  const bool baseline = config.fl.algorithm == "local" || config.fl.algorithm == "centralized";
+  if (baseline && config.fl.dp_clip > 0)
+    throw InputError(fmt::format("{}: fl.dp_clip = {}, but DP-FedAvg protects the clients of a federation and "
+                                 "fl.algorithm = \"{}\" aggregates no client updates: set fl.dp_clip = 0",
+                                 config.origins.count("fl.dp_clip") ? config.origins.at("fl.dp_clip") : "config",
+                                 config.fl.dp_clip, config.fl.algorithm));
   if (config.fl.algorithm == "local") return run_local_only(run);
   if (config.fl.algorithm == "centralized") return run_centralized(run);
   return run_federated(run);

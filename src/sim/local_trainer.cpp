@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fault_injection.hpp"
 #include "fedvlm/core/rng.hpp"
 #include "fedvlm/core/torch_rng.hpp"
 #include "fedvlm/model/client_stack.hpp"
@@ -160,6 +161,7 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
       torch::Tensor values = y;
       update->adjust_params(values);
     }
+    fault_point("local-step");
     loss_sum += loss.detach().to(torch::kFloat64);
     result.samples_seen += static_cast<std::int64_t>(rows.size());
     ++result.steps;
@@ -278,6 +280,7 @@ std::vector<LocalResult> BatchedTrainer::train(const model::TrainableSet& traina
         update->adjust_params(row);
       }
     }
+    fault_point("local-step");
     loss_sums += losses.detach().to(torch::kFloat64);
   }
   const torch::Tensor sums = loss_sums.cpu();

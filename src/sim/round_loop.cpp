@@ -8,6 +8,7 @@
 
 #include "fedvlm/comm/tensor_ops.hpp"
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fault_injection.hpp"
 #include "fedvlm/core/log.hpp"
 #include "fedvlm/eval/metrics_table.hpp"
 #include "fedvlm/fl/client_state.hpp"
@@ -52,6 +53,8 @@ RoundLoop::RoundLoop(RunContext& run, std::unique_ptr<fl::Algorithm> algorithm)
   model::check_strategy(model_, strategy_);
   if (run_.options.resume) resume_from_checkpoint();
   else enter_stage(0);
+  dp_ = fl::dp_settings(config_, *algorithm_, run.bench.dataset.info().num_clients);
+  if (dp_.accounted()) accountant_.step(dp_.sampling_rate, dp_.noise_multiplier, start_round_);
   if (run_.comm.is_root()) {
     log::info("{}", model::describe_parameters(model_, trainable_));
     write_resolved_config(run_.run_dir, config_);
@@ -72,7 +75,7 @@ RunOutcome RoundLoop::run(const TrainRound& train_round) {
     clock.add("train", -data_seconds), clock.add("data", data_seconds);
 
     const fl::RoundProtocolReport protocol =
-        fl::complete_round(*algorithm_, accumulator, run_.comm, x_, round, config_.fl.max_bad_fraction);
+        fl::complete_round(*algorithm_, accumulator, run_.comm, x_, round, config_.fl.max_bad_fraction, dp_);
     model::assign_values(trainable_.parameters, x_);
     clock.add("communication", protocol.reduce_seconds + protocol.broadcast_seconds);
     clock.add("server", protocol.server_seconds);
@@ -102,8 +105,25 @@ RunOutcome RoundLoop::run(const TrainRound& train_round) {
 }
 
 void RoundLoop::resume_from_checkpoint() {
-  const std::filesystem::path path = *latest_checkpoint(run_.run_dir);
-  RunState state = restore_run_state(path, model_, config_, fingerprint_);
+  // The newest checkpoint that is whole: one whose file or shards a crash or a disk damaged is
+  // passed over, with a warning, for the one before it.
+  std::filesystem::path path;
+  RunState state;
+  std::vector<std::string> unusable;
+  for (const auto& candidate : checkpoints_newest_first(run_.run_dir)) {
+    try {
+      state = restore_run_state(candidate, model_, config_, fingerprint_);
+      if (state.client_state_shards > 0) client_state_shard_paths(candidate, state.client_state_shards);
+      path = candidate;
+      break;
+    } catch (const UnusableCheckpoint& e) {
+      if (run_.comm.is_root()) log::warn("{}; resuming from the checkpoint before it", e.what());
+      unusable.push_back(e.what());
+    }
+  }
+  if (path.empty())
+    throw InputError(fmt::format("{} holds no usable checkpoint to resume from:\n  {}", run_.run_dir.string(),
+                                 fmt::join(unusable, "\n  ")));
   start_round_ = state.rounds_done;
   // The algorithm state belongs to the stage of the last round trained; should the next round
   // start another stage, enter_stage resets it as the uninterrupted run did.
@@ -144,10 +164,38 @@ void RoundLoop::report_training(std::int64_t done, const fl::Accumulator& reduce
   summary_.add_trained_samples(static_cast<std::int64_t>(reduced.scalar(kTrainSamplesSegment)));
   const double bad = reduced.scalar(fl::kBadClientsSegment);
   if (bad > 0) record(done, "train", "all", "left_out_clients", bad);
+  const std::string privacy = report_privacy(done, reduced);
   const double elapsed = run_.clock.elapsed();
-  log::info("round {}/{} | train loss {:.4f}{} | {:.1f} s | ETA {}", done, config_.fl.rounds, train_loss,
-            bad > 0 ? fmt::format(" | {} update(s) left out", bad) : std::string(), elapsed - round_start,
+  log::info("round {}/{} | train loss {:.4f}{}{} | {:.1f} s | ETA {}", done, config_.fl.rounds, train_loss,
+            bad > 0 ? fmt::format(" | {} update(s) left out", bad) : std::string(), privacy, elapsed - round_start,
             format_duration(RoundClock::eta(elapsed, done - start_round_, config_.fl.rounds - done)));
+}
+
+std::string RoundLoop::report_privacy(std::int64_t done, const fl::Accumulator& reduced) {
+  if (!dp_.enabled()) return {};
+  const double clipped = reduced.scalar(fl::kDpClippedSegment);
+  record(done, "train", "all", "dp_clipped_clients", clipped);
+  nlohmann::json privacy = {{"mechanism", "DP-FedAvg (McMahan et al. 2018): clipped updates, fixed denominator"},
+                            {"clip", dp_.clip},
+                            {"noise_multiplier", dp_.noise_multiplier},
+                            {"expected_cohort", dp_.expected_cohort},
+                            {"sampling_rate", dp_.sampling_rate},
+                            {"delta", dp_.delta},
+                            {"rounds", done}};
+  std::string line = fmt::format(" | {} clipped", clipped);
+  if (dp_.accounted()) {
+    accountant_.step(dp_.sampling_rate, dp_.noise_multiplier);
+    const double epsilon = accountant_.epsilon(dp_.delta);
+    record(done, "privacy", "all", "epsilon", epsilon);
+    privacy["epsilon"] = epsilon;
+    privacy["accountant"] = "RDP of the sampled Gaussian mechanism, Poisson sampling at rate q assumed (docs/privacy.md)";
+    line += fmt::format(" | epsilon {:.3g} at delta {:g}", epsilon, dp_.delta);
+  } else {
+    privacy["epsilon"] = nullptr;  // clipping without noise promises nothing
+    privacy["accountant"] = "none: fl.dp_noise_multiplier = 0 adds no noise, so no epsilon holds";
+  }
+  summary_.set_privacy(std::move(privacy));
+  return line;
 }
 
 bool RoundLoop::finish_round(std::int64_t done) {
@@ -179,6 +227,7 @@ void RoundLoop::checkpoint(std::int64_t done) {
   std::int64_t shards = 0;
   if (auto* states = algorithm_->client_states()) {
     states->save_shard(client_state_shard_path(checkpoint_path(run_.run_dir, done), run_.comm.rank()));
+    fault_point("shard-saved");
     shards = run_.comm.size();
     run_.comm.barrier();  // the checkpoint file appears only once every shard is complete
   }

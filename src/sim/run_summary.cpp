@@ -82,6 +82,7 @@ nlohmann::json RunSummary::to_json() const {
                          {"client_states_spilled_per_rank", spilled},
                          {"client_state_resident_mb_per_rank", resident}};
   }
+  if (!privacy_.is_null()) summary["privacy"] = privacy_;
   return summary;
 }
 

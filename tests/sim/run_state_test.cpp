@@ -2,6 +2,8 @@
 // resume from any checkpoint equals the uninterrupted run, `fedvlm eval`'s restore reproduces
 // the run's final metrics, and a checkpoint of another setup is refused, naming what differs.
 #include <algorithm>
+#include <cmath>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -9,6 +11,7 @@
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
 #include "fedvlm/eval/metrics_table.hpp"
+#include "fedvlm/fl/client_state.hpp"
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/strategy.hpp"
 #include "fedvlm/model/vlm.hpp"
@@ -68,6 +71,54 @@ TEST_P(TwoStageResume, StoppedAtOrAfterTheSwitchEqualsUninterrupted) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, TwoStageResume, ::testing::Values(1, 2));
+
+// A checkpoint whose contents no longer match the checksum stored with them is never loaded: the
+// resume takes the one before it, says so, and still ends where the uninterrupted run does.
+TEST_F(RunState, CorruptCheckpointIsPassedOverForThePreviousOne) {
+  Config config = test_support::tiny_config(root_ / "data4", root_ / "runs-corrupt", "scaffold");
+  config.fl.rounds = 4;
+  config.checkpoint.every = 1;
+  config.checkpoint.keep = 4;
+  config.run.name = "whole";
+  const torch::Tensor whole = run(config, 2);
+  const fs::path whole_dir = sim::run_directory(config);
+
+  config.run.name = "corrupt";
+  const fs::path dir = sim::run_directory(config);
+  copy_run(whole_dir, dir);
+  stop_after(dir, 3);
+  // Round 3's values changed by one ulp, its stored checksum kept: what bit rot leaves.
+  const fs::path newest = sim::checkpoint_path(dir, 3);
+  auto tensors = fl::load_tensor_map(newest);
+  auto values = tensors.at("trained_values");
+  values.view(-1)[0] = std::nextafter(values.view(-1)[0].item<float>(), 1e9f);
+  fl::save_tensor_map(newest, tensors);
+  try {
+    sim::load_run_state(newest);
+    FAIL() << "a checkpoint with a wrong checksum loaded";
+  } catch (const sim::UnusableCheckpoint& e) {
+    EXPECT_NE(std::string(e.what()).find("round-000003.pt is corrupt: its contents have checksum"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(sim::load_run_state(sim::checkpoint_path(dir, 2)));
+
+  const torch::Tensor resumed = run(config, 2, {.resume = true});
+  EXPECT_TRUE(torch::equal(whole, resumed)) << "max diff " << (whole - resumed).abs().max().item<double>();
+  EXPECT_EQ(metrics_without_seconds(whole_dir), metrics_without_seconds(dir));
+
+  // With every checkpoint unusable, the resume stops and lists why.
+  config.run.name = "all-corrupt";
+  const fs::path hopeless = sim::run_directory(config);
+  copy_run(whole_dir, hopeless);
+  stop_after(hopeless, 1);
+  std::ofstream(sim::checkpoint_path(hopeless, 1), std::ios::trunc) << "not an archive";
+  try {
+    run(config, 2, {.resume = true});
+    FAIL() << "resumed from nothing";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("holds no usable checkpoint to resume from"), std::string::npos) << e.what();
+  }
+}
 
 // The checkpoint holds every parameter any round trained: F-2stage's connector is in it after the
 // switch, with the values the run trained (not the ones it started from).

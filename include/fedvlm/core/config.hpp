@@ -70,6 +70,10 @@ struct FlConfig {
   double server_lr = 1.0;             // η_g, or η of the adaptive server optimizers (which declare their default)
   double max_update_norm = 0.0;       // a client update with ‖y − x‖ above this is left out; 0: no limit
   double max_bad_fraction = 0.5;      // the run stops when more of a cohort's updates are left out
+  // DP-FedAvg (McMahan et al. 2018; fl/differential_privacy.hpp, docs/privacy.md)
+  double dp_clip = 0.0;               // S: each client's ‖y − x‖ clipped to it; 0: DP off
+  double dp_noise_multiplier = 0.0;   // z: Gaussian noise of std z·S on the sum of clipped updates
+  double dp_delta = 1e-5;             // δ at which ε is reported
 };
 
 struct LocalConfig {

@@ -2,6 +2,8 @@
 // A reader never sees a half-written file, and a crash leaves the previous version intact.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -20,9 +22,27 @@ void write_text_atomically(const std::filesystem::path& path, std::string_view c
 // fsync a file or directory by path (no-op where the filesystem refuses).
 void fsync_path(const std::filesystem::path& path);
 
-// A 64-bit digest of a file's bytes and size, as 16 hex digits: equal files give equal
+// A 64-bit digest of a byte stream and its length, as 16 hex digits: equal streams give equal
 // fingerprints, and any change gives another one with overwhelming probability (not a
-// cryptographic hash). Reads the file once, in large blocks. Throws InputError when unreadable.
+// cryptographic hash). Four independent lanes over 32-byte groups, in the manner of xxHash64;
+// the result does not depend on how the stream is cut into update() calls.
+class Fingerprint {
+ public:
+  static constexpr std::uint64_t kPrime1 = 0x9E3779B185EBCA87ull;
+  static constexpr std::uint64_t kPrime2 = 0xC2B2AE3D27D4EB4Full;
+
+  void update(const void* data, std::size_t size);
+  std::string hex() const;
+
+ private:
+  std::uint64_t lanes_[4] = {kPrime1 + kPrime2, kPrime2, 0, 0 - kPrime1};
+  std::array<unsigned char, 32> pending_{};
+  std::size_t pending_size_ = 0;
+  std::uint64_t size_ = 0;
+};
+
+// The Fingerprint of a file's bytes. Reads the file once, in large blocks. Throws InputError
+// when unreadable.
 std::string file_fingerprint(const std::filesystem::path& path);
 
 }  // namespace fedvlm

@@ -25,6 +25,8 @@ inline constexpr std::string_view kClientsSegment = "clients";  // [1] number of
 inline constexpr std::string_view kDeltaSegment = "delta";      // [n] Σ wᵢ·(yᵢ − x)
 // Optional: clients whose update was left out (non-finite or too large; sim::fold_client).
 inline constexpr std::string_view kBadClientsSegment = "bad_clients";  // [1]
+// Optional: clients whose update DP-FedAvg clipping scaled down (fl.dp_clip; sim::fold_client).
+inline constexpr std::string_view kDpClippedSegment = "dp_clipped";    // [1]
 
 struct AccumulatorSegment {
   std::string name;

@@ -9,9 +9,10 @@
 //                  auto update = algorithm.begin_client({client, round, x, local_lr});
 //                  local steps: loss.backward(); update->adjust_gradient(grad, y);
 //                               [clip]; optimizer step; update->adjust_params(y)   (τᵢ steps in all)
-//                  update->finish({y, τᵢ, samplesᵢ}, acc);
+//                  update->finish({y, τᵢ, samplesᵢ, sᵢ}, acc);              (sᵢ < 1: DP clipping)
 //                reduce_to_root(acc, comm);                        // the ONE collective
-//   rank 0:      algorithm.server_update(x, acc, round);
+//   rank 0:      [DP-FedAvg: privatize(acc, ...): fixed denominator, Gaussian noise on Σ sᵢΔᵢ]
+//                algorithm.server_update(x, acc, round);
 //   every rank:  buffer = root ? algorithm.pack_global(x) : empty(algorithm.broadcast_size())
 //                comm.broadcast(buffer, 0); algorithm.unpack_global(buffer, x);
 //                if (auto* states = algorithm.client_states()) states->end_round(comm);
@@ -53,6 +54,10 @@ struct ClientOutcome {
   torch::Tensor params;       // y: the client's final flat vector (same length, device as x)
   std::int64_t steps = 0;     // τᵢ: local optimizer steps taken
   std::int64_t samples = 0;   // nᵢ: the client's training samples (weight under fl.weighting=samples)
+  // sᵢ ∈ (0, 1]: DP-FedAvg's clipping (fl.dp_clip) folds sᵢ·(yᵢ − x) instead of yᵢ − x. Only
+  // algorithms with the standard accumulator layout take DP (differential_privacy.hpp), and their
+  // client updates fold through PlainClientUpdate, which applies it.
+  double scale = 1.0;
 };
 
 // One client's participation in one round.

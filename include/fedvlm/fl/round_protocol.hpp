@@ -1,8 +1,8 @@
 // The round protocol after local training (DESIGN.md section 3, steps 4-5), in one place for the
 // round loop and the tests: the one reduce of the accumulator to rank 0, the server step there,
 // the broadcast of the new global vector (and whatever global state clients need), and the
-// return of per-client states trained away from home (ClientStateStore::end_round). Every rank calls it with its own accumulator; afterwards every rank
-// holds the same x.
+// return of per-client states trained away from home (ClientStateStore::end_round). Every rank calls it with its own
+// accumulator; afterwards every rank holds the same x.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include "fedvlm/comm/communicator.hpp"
 #include "fedvlm/fl/accumulator.hpp"
 #include "fedvlm/fl/algorithm.hpp"
+#include "fedvlm/fl/differential_privacy.hpp"
 
 namespace fedvlm::fl {
 
@@ -27,8 +28,10 @@ struct RoundProtocolReport {
 // round carries no information, and a large sparse federation meets one now and then.
 // Where the accumulator counts clients left out (kBadClientsSegment), rank 0 throws an
 // InputError when they are more than `max_bad_fraction` of the cohort (fl.max_bad_fraction).
+// Under DP-FedAvg (dp.enabled()), rank 0 privatizes the reduced sums before server_update.
 RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulator, comm::Communicator& comm,
-                                   torch::Tensor& x, std::int64_t round, double max_bad_fraction = 1.0);
+                                   torch::Tensor& x, std::int64_t round, double max_bad_fraction = 1.0,
+                                   const DpSettings& dp = {});
 
 // The check above: throws when the reduced accumulator's left-out clients are more than
 // `max_bad_fraction` of the cohort (folded + left out). `round` is 0-based.

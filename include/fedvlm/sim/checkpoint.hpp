@@ -25,6 +25,7 @@
 #include <torch/torch.h>
 
 #include "fedvlm/core/config.hpp"
+#include "fedvlm/core/error.hpp"
 #include "fedvlm/fl/algorithm.hpp"
 
 namespace fedvlm::model {
@@ -57,7 +58,7 @@ struct RunState {
 std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, std::int64_t rounds_done);
 // Rank `rank`'s client-state shard of `checkpoint`.
 std::filesystem::path client_state_shard_path(const std::filesystem::path& checkpoint, int rank);
-// The `shards` shard paths of `checkpoint`; InputError when one is missing.
+// The `shards` shard paths of `checkpoint`; UnusableCheckpoint when one is missing.
 std::vector<std::filesystem::path> client_state_shard_paths(const std::filesystem::path& checkpoint,
                                                             std::int64_t shards);
 // Where rank `rank` spills client states beyond run.client_state_mb (scratch, not a checkpoint).
@@ -71,7 +72,19 @@ RunState capture_run_state(std::int64_t rounds_done, model::VisionLanguageModel&
 void save_run_state(const std::filesystem::path& run_dir, const RunState& state, std::int64_t keep);
 // The newest checkpoint of a run directory, if any.
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& run_dir);
-// Reads a checkpoint as it is (InputError when it is not a run checkpoint, or damaged).
+// Every checkpoint of a run directory, the newest first.
+std::vector<std::filesystem::path> checkpoints_newest_first(const std::filesystem::path& run_dir);
+
+// A checkpoint that cannot be used as it is on disk: unreadable, not a run checkpoint, its
+// checksum not matching its contents, or a client-state shard missing. A resume then falls back
+// to the checkpoint before it; a checkpoint of another run setup is a different error.
+class UnusableCheckpoint : public InputError {
+ public:
+  using InputError::InputError;
+};
+
+// Reads a checkpoint as it is, checking the checksum save_run_state stored over its contents
+// (UnusableCheckpoint when it fails or the file is not a run checkpoint).
 RunState load_run_state(const std::filesystem::path& path);
 
 // The one restore behind `fedvlm run --resume` and `fedvlm eval --checkpoint`: reads `path`,

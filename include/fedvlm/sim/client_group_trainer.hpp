@@ -33,8 +33,8 @@ inline constexpr std::string_view kTrainLossSegment = "train_loss_sum";  // Σ b
 inline constexpr std::string_view kTrainStepsSegment = "train_steps";    // Σ local steps
 inline constexpr std::string_view kTrainSamplesSegment = "train_samples";  // Σ samples processed
 
-// The algorithm's accumulator layout followed by the train segments above and
-// fl::kBadClientsSegment, zeroed on `device`.
+// The algorithm's accumulator layout followed by the train segments above,
+// fl::kBadClientsSegment and fl::kDpClippedSegment, zeroed on `device`.
 fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device);
 
 // What fold_client checks a client's update against before folding it.
@@ -43,13 +43,16 @@ struct UpdateScreen {
   std::int64_t round = 0;    // 0-based
   torch::Tensor global;      // x
   double max_norm = 0.0;     // fl.max_update_norm; 0: no limit
+  double dp_clip = 0.0;      // fl.dp_clip: a folded update is scaled to at most this norm; 0: off
 };
 
 // Hands a client's local result to the algorithm (update.finish) and adds its loss, steps and
 // samples to the train segments above; returns true. An update that is not finite, or whose
 // norm ‖y − x‖ exceeds screen.max_norm, is left out instead (nothing of it is folded, the
 // algorithm's per-client state stays as it was) with a warning naming client and round, and
-// counts in fl::kBadClientsSegment; returns false.
+// counts in fl::kBadClientsSegment; returns false. Under DP-FedAvg (screen.dp_clip > 0) a folded
+// update longer than the clip norm is scaled down to it (ClientOutcome::scale) and counts in
+// fl::kDpClippedSegment.
 bool fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples, const UpdateScreen& screen,
                  fl::Accumulator& accumulator);
 

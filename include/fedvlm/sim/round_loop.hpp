@@ -20,6 +20,8 @@
 #include "fedvlm/core/config.hpp"
 #include "fedvlm/fl/accumulator.hpp"
 #include "fedvlm/fl/algorithm.hpp"
+#include "fedvlm/fl/differential_privacy.hpp"
+#include "fedvlm/fl/privacy_accountant.hpp"
 #include "fedvlm/model/strategy.hpp"
 #include "fedvlm/sim/checkpoint.hpp"
 #include "fedvlm/sim/federation.hpp"
@@ -71,6 +73,9 @@ class RoundLoop {
   void evaluate(std::int64_t done);
   void checkpoint(std::int64_t done);
   void record(std::int64_t round, std::string phase, std::string task, std::string metric, double value);
+  // DP-FedAvg (rank 0): the round's clipped clients and the ε spent after `done` rounds, in
+  // metrics.jsonl and the summary; returns the log line's part.
+  std::string report_privacy(std::int64_t done, const fl::Accumulator& reduced);
 
   RunContext& run_;
   const Config& config_;
@@ -84,6 +89,8 @@ class RoundLoop {
   std::int64_t start_round_ = 0;
   RunSummary summary_;
   std::optional<MetricsLog> metrics_;  // rank 0
+  fl::DpSettings dp_;                  // DP-FedAvg; off unless fl.dp_clip > 0
+  fl::PrivacyAccountant accountant_;   // rank 0: every round so far, resumed ones included
 };
 
 }  // namespace fedvlm::sim

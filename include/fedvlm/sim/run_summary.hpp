@@ -25,6 +25,8 @@ class RunSummary {
   // summary.json "memory": per rank (rows), this session's peak resident bytes, client states
   // kept, client states spilled, and bytes of resident client states (int64 [ranks, 4]).
   void set_memory(std::vector<std::array<std::int64_t, 4>> per_rank) { memory_ = std::move(per_rank); }
+  // summary.json "privacy" (DP-FedAvg): epsilon, delta and the mechanism, after the last round.
+  void set_privacy(nlohmann::json privacy) { privacy_ = std::move(privacy); }
 
   const eval::MetricsTable& final_table() const { return final_; }
   double prior_seconds() const { return prior_seconds_; }
@@ -46,6 +48,7 @@ class RunSummary {
   std::map<std::string, double> prior_parts_;
   std::map<std::string, double> session_parts_;
   std::vector<std::array<std::int64_t, 4>> memory_;
+  nlohmann::json privacy_;  // null without DP
 };
 
 // This process's peak resident set size so far (getrusage), in bytes.

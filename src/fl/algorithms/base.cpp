@@ -30,8 +30,10 @@ double PlainClientUpdate::fold_delta(const ClientOutcome& outcome, Accumulator& 
   FEDVLM_CHECK(outcome.steps >= 0 && outcome.samples >= 0,
                "client {} round {}: negative steps ({}) or samples ({})", context_.client, context_.round,
                outcome.steps, outcome.samples);
+  FEDVLM_CHECK(outcome.scale > 0.0 && outcome.scale <= 1.0, "client {} round {}: update scale {} is outside (0, 1]",
+               context_.client, context_.round, outcome.scale);
   const double weight = client_weight(config_, outcome.samples);
-  accumulator.add_difference(kDeltaSegment, outcome.params, context_.global, weight);
+  accumulator.add_difference(kDeltaSegment, outcome.params, context_.global, weight * outcome.scale);
   accumulator.add_scalar(kWeightSegment, weight);
   accumulator.add_scalar(kClientsSegment, 1.0);
   return weight;

@@ -8,14 +8,15 @@
 namespace fedvlm::fl::detail {
 
 // Client side of an algorithm whose clients run plain local steps (FedAvg, FedAvgM, the
-// adaptive family): folds wᵢ, 1 and wᵢ·(yᵢ − x) into the standard segments.
+// adaptive family): folds wᵢ, 1 and wᵢ·sᵢ·(yᵢ − x) into the standard segments (sᵢ: the DP
+// clipping scale of ClientOutcome, 1 without DP).
 class PlainClientUpdate : public ClientUpdate {
  public:
   PlainClientUpdate(const FlConfig& config, ClientContext context, std::int64_t length);
   void finish(const ClientOutcome& outcome, Accumulator& accumulator) override;
 
  protected:
-  // Checks the outcome, adds the standard segments (wᵢ, 1, wᵢ·(yᵢ − x)) and returns wᵢ.
+  // Checks the outcome, adds the standard segments (wᵢ, 1, wᵢ·sᵢ·(yᵢ − x)) and returns wᵢ.
   double fold_delta(const ClientOutcome& outcome, Accumulator& accumulator) const;
   // yᵢ − x in float64 (exact: both are float32), for algorithms that need more than the fold.
   torch::Tensor difference(const ClientOutcome& outcome, torch::Device device) const;
