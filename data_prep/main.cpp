@@ -1,9 +1,25 @@
 // fedvlm-prep: builds federated multimodal datasets (fashion, llava) and inspects them.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
 #include "commands/commands.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
+
+namespace {
+
+// Ends the process after a failure without running atexit handlers: HDF5's would close what a
+// failed H5Fcreate left half-open (a full disk) and crash doing so. The log is flushed at warn.
+[[noreturn]] void exit_after_failure(int code) {
+  std::cout.flush();
+  std::fflush(nullptr);
+  std::_Exit(code);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   fedvlm::log::setup({});
@@ -21,10 +37,10 @@ int main(int argc, char** argv) {
     return app.exit(error);
   } catch (const fedvlm::InputError& error) {  // exit codes as fedvlm's (docs/cluster.md)
     fedvlm::log::error("{}", error.what());
-    return 2;
+    exit_after_failure(2);
   } catch (const std::exception& error) {
     fedvlm::log::error("fatal: {}", error.what());
-    return 1;
+    exit_after_failure(1);
   }
   return 0;
 }

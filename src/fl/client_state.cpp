@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "fedvlm/comm/tensor_ops.hpp"
+#include "fedvlm/core/archive_io.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
 
@@ -304,7 +305,9 @@ void ClientStateStore::save_shard(const std::filesystem::path& path) const {
       out.write(static_cast<const char*>(state.data_ptr()), state_bytes());
     }
     out.flush();
-    if (!out) throw Error(fmt::format("{}: writing the client states failed", temporary.string()));
+    if (!out)
+      throw Error(fmt::format("cannot write the client states to {}: {} (is the disk full?)", path.string(),
+                              std::strerror(errno)));
   });
 }
 
@@ -345,11 +348,9 @@ void ClientStateStore::load_shards(std::span<const std::filesystem::path> shards
 }
 
 void save_tensor_map(const std::filesystem::path& path, const std::map<std::string, torch::Tensor>& tensors) {
-  write_atomically(path, [&](const std::filesystem::path& temporary) {
-    torch::serialize::OutputArchive archive;
-    for (const auto& [name, tensor] : tensors) archive.write(name, tensor.detach().to(torch::kCPU));
-    archive.save_to(temporary.string());
-  });
+  torch::serialize::OutputArchive archive;
+  for (const auto& [name, tensor] : tensors) archive.write(name, tensor.detach().to(torch::kCPU));
+  save_archive(path, archive);
 }
 
 std::map<std::string, torch::Tensor> load_tensor_map(const std::filesystem::path& path) {

@@ -1,6 +1,7 @@
 #include "fedvlm/model/checkpoint.hpp"
 
 
+#include "fedvlm/core/archive_io.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
 #include "fedvlm/core/text.hpp"
@@ -123,7 +124,7 @@ void save_base_checkpoint(const fs::path& path, VisionLanguageModel& model, std:
   auto tokenizer = torch::empty({static_cast<std::int64_t>(tokenizer_model.size())}, torch::kUInt8);
   std::copy(tokenizer_model.begin(), tokenizer_model.end(), tokenizer.data_ptr<std::uint8_t>());
   archive.write("tokenizer", tokenizer);
-  write_atomically(path, [&](const fs::path& temporary) { archive.save_to(temporary.string()); });
+  save_archive(path, archive);
 }
 
 std::vector<std::uint8_t> load_base_checkpoint(const fs::path& file_or_dir, VisionLanguageModel& model,

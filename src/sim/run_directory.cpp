@@ -1,5 +1,7 @@
 #include "fedvlm/sim/run_directory.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 #include <vector>
 
@@ -36,6 +38,8 @@ void MetricsLog::write(const MetricRecord& r) {
                                {"metric", r.metric}, {"value", r.value}, {"seconds", r.seconds}};
   out_ << line.dump() << '\n';
   out_.flush();
+  // A full disk must stop the run, not leave a metrics file that silently ends early.
+  if (!out_) throw Error(fmt::format("cannot append to metrics.jsonl: {} (is the disk full?)", std::strerror(errno)));
 }
 
 void write_resolved_config(const fs::path& run_dir, const Config& config) {
