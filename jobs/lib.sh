@@ -142,14 +142,16 @@ fedvlm_workstation_command() {
   fedvlm_has_set run.threads "$@" || FEDVLM_COMMAND+=(--set "run.threads=$threads")
 }
 
-# Sets FEDVLM_COMMAND to `srun --mpi=pmix ... fedvlm run ARGS` for the current allocation.
+# Sets FEDVLM_COMMAND to `srun --mpi=pmix --kill-on-bad-exit=1 ... fedvlm run ARGS` for the current allocation.
 fedvlm_slurm_command() {
   local bin threads
   bin=$(fedvlm_binary)
   threads=${FEDVLM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}
   export OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
-  # Debian's Open MPI starts under srun only through PMIx.
-  FEDVLM_COMMAND=(srun --mpi=pmix)
+  # Debian's Open MPI starts under srun only through PMIx. --kill-on-bad-exit: a rank that dies
+  # or fails ends the whole step at once, instead of leaving the others blocked in a collective
+  # (NCCL's above all) until the time limit (docs/reliability.md).
+  FEDVLM_COMMAND=(srun --mpi=pmix --kill-on-bad-exit=1)
   # Since Slurm 22.05 srun no longer inherits --cpus-per-task from sbatch.
   [[ -n ${SLURM_CPUS_PER_TASK:-} ]] && FEDVLM_COMMAND+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
   FEDVLM_COMMAND+=("$bin" run "$@")

@@ -159,7 +159,7 @@ class SlurmDryRunTest(JobsTestBase):
                                  SLURM_CPUS_PER_TASK="3")
         [command] = self.commands(result)
         base = str((self.dir / "configs" / "base.toml").resolve())
-        self.assertEqual(command, ["srun", "--mpi=pmix", "--cpus-per-task=3", FAKE_BIN, "run",
+        self.assertEqual(command, ["srun", "--mpi=pmix", "--kill-on-bad-exit=1", "--cpus-per-task=3", FAKE_BIN, "run",
                                    "-c", base, "--set", "run.dir=out", "--set", "fl.algorithm=fedprox",
                                    "--set", "data.path=data/with space", "--set",
                                    "run.name=t-fedprox-with-space", "--set", "run.threads=3"])
@@ -184,7 +184,7 @@ class SlurmDryRunTest(JobsTestBase):
     def test_run_sbatch_passes_config_and_overrides(self):
         result = self.run_script("run.sbatch", "configs/base.toml", "--set", "fl.rounds=5")
         [command] = self.commands(result)
-        self.assertEqual(command, ["srun", "--mpi=pmix", FAKE_BIN, "run", "-c", "configs/base.toml",
+        self.assertEqual(command, ["srun", "--mpi=pmix", "--kill-on-bad-exit=1", FAKE_BIN, "run", "-c", "configs/base.toml",
                                    "--set", "fl.rounds=5", "--set", "run.threads=1"])
         self.assertIn("usage:", self.run_script("run.sbatch", expect=2).stderr)
 
