@@ -49,7 +49,8 @@ RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulato
 
   if (comm.is_root()) {
     check_bad_fraction(accumulator, max_bad_fraction, round);
-    privatize(accumulator, dp, round);
+    // A cohort that folded no client (all left out) keeps x, as without DP, rather than step on noise.
+    if (accumulator.clients() > 0) privatize(accumulator, dp, round);
     if (accumulator.total_weight() > 0.0) {
       algorithm.server_update(x, accumulator, round);
       report.server_step_taken = true;
