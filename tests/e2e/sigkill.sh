@@ -56,11 +56,11 @@ for point in "${points[@]}"; do
     --set run.name="$name" >"$work/$name.killed.log" 2>&1
   code=$?
   set -e
-  [[ $code -ne 0 ]] || fail "$point: the run was not killed (exit 0)"
   [[ $code -ne 124 ]] || fail "$point: the killed run hung until the timeout: $(tail -5 "$work/$name.killed.log")"
-  # The launcher names the rank that died and how, and takes the other rank down with it.
-  grep -qE "process rank ${point##*:} .*signal 9" "$work/$name.killed.log" ||
-    fail "$point: the job's output does not name the killed rank: $(tail -5 "$work/$name.killed.log")"
+  # 137 = 128 + SIGKILL: mpirun took the other rank down and reports the kill. (Its message naming
+  # the rank, "process rank R ... exited on signal 9", is not asserted: Open MPI 4.1's help output
+  # sometimes fails under load with "ORTE_ERROR_LOG: Data unpack would read past end of buffer".)
+  [[ $code -eq 137 ]] || fail "$point: exit code $code, expected 137 (killed): $(tail -5 "$work/$name.killed.log")"
   if compgen -G "$work/runs/$name/checkpoints/round-*.pt" >/dev/null; then
     launch run --resume "$work/runs/$name" >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; fail "$point: resume"; }
   else  # killed before the first checkpoint: a launcher starts the run again
@@ -74,7 +74,7 @@ done
 
 # A rank that fails with an error (issue 14, item 2) in round 2 of 4: the job ends without
 # waiting on it (in less than the whole run takes, plus 10 s), non-zero, with the failed rank's
-# message and the launcher naming it.
+# own message naming it (Open MPI's "MPI_ABORT was invoked on rank 1" is not asserted, as above).
 start=$SECONDS
 set +e
 FEDVLM_THROW_AT=reduce:2:1 timeout 300 "$mpiexec" -n 2 --oversubscribe -x FEDVLM_THROW_AT "$fedvlm" "${args[@]}" \
@@ -86,7 +86,6 @@ elapsed=$((SECONDS - start))
 (( elapsed <= reference_seconds + 10 )) || fail "a rank that throws: the job took ${elapsed} s, the whole run ${reference_seconds} s"
 grep -q "\[rank 1/2\] \[error\] fatal: injected fault: FEDVLM_THROW_AT = reduce:2 reached" "$work/throws.log" ||
   fail "the failed rank's message is missing: $(tail -8 "$work/throws.log")"
-grep -q "MPI_ABORT was invoked on rank 1" "$work/throws.log" || fail "the launcher does not name rank 1: $(tail -8 "$work/throws.log")"
 echo "a rank that throws: the job ended in ${elapsed} s (whole run ${reference_seconds} s), exit $code, naming rank 1"
 
 # A checkpoint damaged on disk: flip bytes in the middle of the newest of a run stopped after
