@@ -6,12 +6,12 @@
 # Needs root to mount the tmpfs: exits 77 (skipped) without it.
 set -euo pipefail
 fedvlm=$1 prep=$2 src=$3
+source "$(dirname "$0")/lib/faults.sh"
 work=$(mktemp -d)
 disk=$work/disk
 mkdir -p "$disk"
 cleanup() { umount "$disk" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 mpiexec=${MPIEXEC:-mpiexec}
 mount_disk() { umount "$disk" 2>/dev/null || true; mount -t tmpfs -o "size=$1" tmpfs "$disk"; }
 if [[ $(id -u) -ne 0 ]] || ! mount_disk 1m 2>/dev/null; then
@@ -19,26 +19,13 @@ if [[ $(id -u) -ne 0 ]] || ! mount_disk 1m 2>/dev/null; then
   exit 77
 fi
 
-"$prep" fashion --out "$work/data" --tasks cls,vqa --clients 4 --partition iid --train-samples 400 \
-  --test-samples 40 --public-fraction 0.1 --seed 5 >"$work/prep.log" 2>&1 || { cat "$work/prep.log"; fail "fedvlm-prep"; }
+make_fault_federation "$work/data"
 args=(run -c "$src/configs/fashion/scaffold.toml" --set data.path="$work/data" --set model.base=""
   --set fl.rounds=5 --set local.steps=2 --set local.batch_size=4 --set eval.every=0
   --set checkpoint.every=1 --set checkpoint.keep=10 --set run.threads=1 --set run.name=full)
 launch() { "$mpiexec" -n 2 --oversubscribe "$fedvlm" "$@"; }
-metrics() {
-  /usr/bin/python3 - "$1" <<'PY'
-import json, pathlib, sys
-run = pathlib.Path(sys.argv[1])
-for line in (run / "metrics.jsonl").read_text().splitlines():
-    row = json.loads(line)
-    row.pop("seconds")
-    print(json.dumps(row, sort_keys=True))
-print(json.dumps(json.loads((run / "summary.json").read_text())["final"], sort_keys=True))
-PY
-}
-
 launch "${args[@]}" --set run.dir="$work/runs" >"$work/reference.log" 2>&1 || { cat "$work/reference.log"; fail "reference run"; }
-reference=$(metrics "$work/runs/full")
+reference=$(run_metrics "$work/runs/full")
 # Room for the run's small files and two and a half rounds of checkpoints (file and shards).
 round_bytes=$(du -cb "$work"/runs/full/checkpoints/round-000001.* | tail -1 | cut -f1)
 mount_disk $(( (5 * round_bytes / 2 + 256 * 1024) / 4096 * 4096 ))
@@ -60,7 +47,7 @@ echo "full disk: stopped with exit $code after $last: $(grep -m1 -oE "cannot [^:
 # Room again (the directory moved to a larger disk): the last complete checkpoint resumes.
 cp -r "$disk/runs" "$work/moved"
 launch run --resume "$work/moved/full" >"$work/resume.log" 2>&1 || { cat "$work/resume.log"; fail "resume after the full disk"; }
-[[ "$(metrics "$work/moved/full")" == "$reference" ]] || fail "the resumed run's metrics differ from the uninterrupted run's"
+[[ "$(run_metrics "$work/moved/full")" == "$reference" ]] || fail "the resumed run's metrics differ from the uninterrupted run's"
 
 # A dataset build on a disk too small for it: an error, and no dataset (not even half of one).
 mount_disk 256k

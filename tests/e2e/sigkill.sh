@@ -9,36 +9,21 @@
 # before it, with a warning, and the run still finishes with the same metrics.
 set -euo pipefail
 fedvlm=$1 prep=$2 src=$3
+source "$(dirname "$0")/lib/faults.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-python=/usr/bin/python3
 mpiexec=${MPIEXEC:-mpiexec}
 
-"$prep" fashion --out "$work/data" --tasks cls,vqa --clients 4 --partition iid --train-samples 400 \
-  --test-samples 40 --public-fraction 0.1 --seed 5 >"$work/prep.log" 2>&1 || { cat "$work/prep.log"; fail "fedvlm-prep"; }
+make_fault_federation "$work/data"
 args=(run -c "$src/configs/fashion/scaffold.toml" --set data.path="$work/data" --set model.base=""
   --set run.dir="$work/runs" --set fl.rounds=4 --set local.steps=2 --set local.batch_size=4
   --set eval.every=0 --set checkpoint.every=1 --set checkpoint.keep=4 --set run.threads=1)
 launch() { "$mpiexec" -n 2 --oversubscribe "$fedvlm" "$@"; }
 
-# The metrics a run ends with, seconds left out (they differ from run to run).
-metrics() {
-  "$python" - "$1" <<'PY'
-import json, pathlib, sys
-run = pathlib.Path(sys.argv[1])
-rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-for row in rows:
-    row.pop("seconds")
-    print(json.dumps(row, sort_keys=True))
-print(json.dumps(json.loads((run / "summary.json").read_text())["final"], sort_keys=True))
-PY
-}
-
 start=$SECONDS
 launch "${args[@]}" --set run.name=reference >"$work/reference.log" 2>&1 || { cat "$work/reference.log"; fail "reference run"; }
 reference_seconds=$((SECONDS - start))
-reference=$(metrics "$work/runs/reference")
+reference=$(run_metrics "$work/runs/reference")
 [[ $(grep -c '"metric": "loss"' <<<"$reference") -ge 4 ]] || fail "reference run logged no losses: $reference"
 
 # POINT:VISIT:RANK. Per rank and run: 16 local steps (2 clients x 2 steps x 4 rounds), 4 reduces,
@@ -66,9 +51,9 @@ for point in "${points[@]}"; do
   else  # killed before the first checkpoint: a launcher starts the run again
     launch "${args[@]}" --set run.name="$name" --overwrite >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; fail "$point: rerun"; }
   fi
-  [[ "$(metrics "$work/runs/$name")" == "$reference" ]] ||
+  [[ "$(run_metrics "$work/runs/$name")" == "$reference" ]] ||
     fail "$point: the resumed run's metrics differ from the uninterrupted run's:
-$(diff <(echo "$reference") <(metrics "$work/runs/$name"))"
+$(diff <(echo "$reference") <(run_metrics "$work/runs/$name"))"
   echo "killed at $point (exit $code): resumed to the uninterrupted metrics"
 done
 
@@ -94,7 +79,7 @@ FEDVLM_KILL_AT=reduce:4:0 "$mpiexec" -n 2 --oversubscribe -x FEDVLM_KILL_AT "$fe
   --set run.name=damaged >/dev/null 2>&1 && fail "the damaged-checkpoint run was not killed"
 newest=$work/runs/damaged/checkpoints/round-000003.pt
 [[ -f $newest ]] || fail "no checkpoint after round 3: $(ls "$work/runs/damaged/checkpoints")"
-"$python" - "$newest" <<'PY'
+/usr/bin/python3 - "$newest" <<'PY'
 import sys
 path = sys.argv[1]
 data = bytearray(open(path, "rb").read())
@@ -106,5 +91,5 @@ launch run --resume "$work/runs/damaged" >"$work/damaged.log" 2>&1 || { cat "$wo
 grep -q "round-000003.pt.*resuming from the checkpoint before it" "$work/damaged.log" ||
   fail "the log does not say the damaged checkpoint was passed over: $(grep -i checkpoint "$work/damaged.log")"
 grep -q "resumed .*round-000002.pt after round 2" "$work/damaged.log" || fail "did not resume from round 2"
-[[ "$(metrics "$work/runs/damaged")" == "$reference" ]] || fail "the run resumed past a damaged checkpoint differs"
+[[ "$(run_metrics "$work/runs/damaged")" == "$reference" ]] || fail "the run resumed past a damaged checkpoint differs"
 echo "sigkill: all ${#points[@]} kill points and the damaged checkpoint resumed to the uninterrupted metrics"
