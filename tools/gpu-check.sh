@@ -31,6 +31,7 @@
 #                         exists, else /usr/share/datasets/fashion-mnist)
 #     --jobs N            build and test jobs (default: nproc)
 #     --repeats N         benchmark repeats (default 3)
+#     --bench LIST        which `fedvlm bench --what` runs, space-separated (default 'train clients')
 #     --bench-args ARGS   more arguments for every `fedvlm bench` run; {json} stands for a file
 #                         named after the run in the logs (e.g. --bench-args '--json {json}')
 #     --labels REGEX      ctest labels to run (default 'comm|mpi|core|sim|gpu')
@@ -58,7 +59,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs="" prefix=/tmp/fedvlm-deps build=build-gpu data="" fashion="" jobs=$(nproc) repeats=3 out=${OUT:-}
-fetch="" fetch_fashion="" labels='comm|mpi|core|sim|gpu' all=0 build_type=Release cpu=0 stop_after="" after_build="" targets_option="" bench_args="" deadline=560
+fetch="" fetch_fashion="" labels='comm|mpi|core|sim|gpu' all=0 build_type=Release cpu=0 stop_after="" after_build="" targets_option="" bench_args="" deadline=560 bench_list="train clients"
 [[ -d .debs ]] && debs=.debs
 while (( $# )); do
   case $1 in
@@ -71,6 +72,7 @@ while (( $# )); do
     --fashion-source) fashion=$2; shift ;;
     --jobs) jobs=$2; shift ;;
     --repeats) repeats=$2; shift ;;
+    --bench) bench_list=$2; shift ;;
     --bench-args) bench_args=$2; shift ;;
     --labels) labels=$2; shift ;;
     --all) all=1 ;;
@@ -456,8 +458,10 @@ tail -n 8 "$log_dir/smoke.log"
 step "fedvlm bench on $device: ${precisions[*]}"
 has_clients=0
 "$build/fedvlm" bench --help 2>&1 | grep -E -q -- '--what.*clients' && has_clients=1
-for precision in "${precisions[@]}"; do runs+=("train $precision -"); done
-if (( has_clients )); then
+[[ " $bench_list " == *" train "* ]] && for precision in "${precisions[@]}"; do runs+=("train $precision -"); done
+if [[ " $bench_list " != *" clients "* ]]; then
+  :
+elif (( has_clients )); then
   # One run covers every mode: one at a time, threads, and batched K = 1..32.
   for precision in "${precisions[@]}"; do runs+=("clients $precision -"); done
 else
