@@ -14,6 +14,7 @@
 
 #include "fedvlm/app/commands.hpp"
 #include "fedvlm/comm/tensor_ops.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/data/read_benchmark.hpp"
 #include "fedvlm/model/flat_view.hpp"
 #include "fedvlm/core/error.hpp"
@@ -212,7 +213,7 @@ void bench_clients(const Config& base_config, int repeats, const std::string& js
         {"outside_steps", 1e3 * median(timed.front().outside_steps) / static_cast<double>(clients)},
         {"vs_plain", 1e3 * (one - plain) / static_cast<double>(clients)}};
     for (const auto& t : timed) report(t.mode.name, t.mode.batched, t.mode.threads, median(t.times), one);
-    std::filesystem::remove_all(dir);
+    remove_tree(dir);
   }
   // Timed directly, the work a client adds outside its local steps (data lookup, begin_client,
   // loading x, the optimizer reset, reading y, the fold); the difference of two medians, the

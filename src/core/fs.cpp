@@ -1,7 +1,11 @@
 #include "fedvlm/core/fs.hpp"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdint>
@@ -22,6 +26,67 @@ void fsync_path(const std::filesystem::path& path) {
   ::close(fd);
 }
 
+namespace {
+
+// nftw's callback takes no context: the walk's state lives here, one walk per thread at a time.
+struct TreeRemoval {
+  std::uintmax_t removed = 0;
+  int error = 0;
+  std::string failed;
+};
+thread_local TreeRemoval* current_removal = nullptr;
+
+int remove_entry(const char* entry, const struct stat*, int, struct FTW*) {
+  if (::remove(entry) == 0) {
+    ++current_removal->removed;
+    return 0;
+  }
+  if (errno == ENOENT) return 0;  // gone meanwhile: what we wanted
+  current_removal->error = errno;
+  current_removal->failed = entry;
+  return 1;  // stops the walk
+}
+
+// Walks `path` children first, removing each entry; fills `removal` (error: an errno value).
+void remove_walk(const std::filesystem::path& path, TreeRemoval& removal) noexcept {
+  struct stat status {};
+  if (::lstat(path.c_str(), &status) != 0) {
+    if (errno != ENOENT) removal = {0, errno, path.string()};
+    return;
+  }
+  TreeRemoval* const outer = current_removal;
+  current_removal = &removal;
+  // Children before their directory (FTW_DEPTH), links themselves rather than their targets
+  // (FTW_PHYS), as std::filesystem::remove_all does.
+  const int walked = ::nftw(path.c_str(), remove_entry, 32, FTW_DEPTH | FTW_PHYS);
+  const int walk_error = errno;
+  current_removal = outer;
+  if (walked != 0 && removal.error == 0 && walk_error != ENOENT) {
+    removal.error = walk_error;
+    removal.failed = path.string();
+  }
+}
+
+}  // namespace
+
+std::uintmax_t remove_tree(const std::filesystem::path& path, std::error_code& error) noexcept {
+  TreeRemoval removal;
+  remove_walk(path, removal);
+  error.clear();
+  if (removal.error != 0) error.assign(removal.error, std::generic_category());
+  return removal.removed;
+}
+
+std::uintmax_t remove_tree(const std::filesystem::path& path) {
+  TreeRemoval removal;
+  remove_walk(path, removal);
+  if (removal.error != 0) {
+    throw Error(fmt::format("cannot remove {} (while removing {}): {}", removal.failed, path.string(),
+                            std::generic_category().message(removal.error)));
+  }
+  return removal.removed;
+}
+
 void write_atomically(const std::filesystem::path& path,
                       const std::function<void(const std::filesystem::path& temporary)>& write) {
   namespace fs = std::filesystem;
@@ -37,7 +102,7 @@ void write_atomically(const std::filesystem::path& path,
     fs::rename(temporary, path);
   } catch (...) {
     std::error_code ignored;
-    fs::remove_all(temporary, ignored);
+    remove_tree(temporary, ignored);
     throw;
   }
   fsync_path(parent);

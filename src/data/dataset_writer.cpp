@@ -119,7 +119,7 @@ DatasetWriter::DatasetWriter(fs::path dir, DatasetInfo info, std::int64_t num_sh
   s.info = std::move(info);
 
   fs::create_directories(s.target.parent_path());
-  fs::remove_all(s.temporary);  // a leftover of a crashed process that had our pid
+  remove_tree(s.temporary);  // a leftover of a crashed process that had our pid
   fs::create_directory(s.temporary);
   s.meta = h5::create_file(s.temporary / "meta.h5");
 }
@@ -129,7 +129,7 @@ DatasetWriter::~DatasetWriter() {
   std::lock_guard lock(h5::library_mutex());
   state_->close_all();
   std::error_code ignored;
-  fs::remove_all(state_->temporary, ignored);
+  remove_tree(state_->temporary, ignored);
 }
 
 void DatasetWriter::write_split(const std::string& split, const Samples& samples) {
@@ -216,13 +216,13 @@ void DatasetWriter::commit() {
   if (fs::exists(s.target)) {
     if (!s.overwrite) throw InputError(fmt::format("{}: appeared while writing; not replaced", s.target.string()));
     old = s.target.parent_path() / fmt::format(".{}.old-{}", s.target.filename().string(), ::getpid());
-    fs::remove_all(old);
+    remove_tree(old);
     fs::rename(s.target, old);
   }
   fs::rename(s.temporary, s.target);
   s.committed = true;
   fsync_path(s.target.parent_path());
-  if (!old.empty()) fs::remove_all(old);
+  if (!old.empty()) remove_tree(old);
 }
 
 }  // namespace fedvlm::data

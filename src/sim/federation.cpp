@@ -1,6 +1,7 @@
 // run_federation: prepares the run directory and the workbench, then hands the run to its
 // runner: a federated algorithm (here), the centralized baseline (centralized.cpp) or the
 // local-only baseline (local_baseline.cpp).
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/sim/federation.hpp"
 
 #include "fedvlm/comm/tensor_ops.hpp"
@@ -32,8 +33,8 @@ void prepare_run_directory(const fs::path& run_dir, const RunOptions& options) {
     throw InputError(fmt::format("run directory {} already holds results: pass --resume {} to continue it, "
                                  "--overwrite to start again, or set run.name",
                                  run_dir.string(), run_dir.string()));
-  fs::remove_all(run_dir / "checkpoints");
-  fs::remove_all(run_dir / "client-states");
+  remove_tree(run_dir / "checkpoints");
+  remove_tree(run_dir / "client-states");
   fs::remove(run_dir / "metrics.jsonl");
   fs::remove(run_dir / "summary.json");
   if (fs::is_directory(run_dir / "logs"))  // the old run's rank logs; anything else there is kept

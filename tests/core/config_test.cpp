@@ -8,6 +8,7 @@
 #include "fedvlm/core/config.hpp"
 #include "fedvlm/core/config_registry.hpp"
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fs.hpp"
 
 namespace fs = std::filesystem;
 using fedvlm::Config;
@@ -25,7 +26,7 @@ class ConfigFiles : public ::testing::Test {
                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { fedvlm::remove_tree(dir_); }
 
   fs::path write(const std::string& name, const std::string& text) {
     const fs::path path = dir_ / name;

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/core/log.hpp"
 
 namespace fs = std::filesystem;
@@ -43,7 +44,7 @@ TEST(RankLogFile, ASecondFileReplacesTheFirst) {
   EXPECT_EQ(count(a, "second line"), 0u) << a;
   EXPECT_EQ(count(b, "second line"), 1u) << b;
   EXPECT_NE(b.find("[rank 1/2]"), std::string::npos) << b;
-  fs::remove_all(root);
+  fedvlm::remove_tree(root);
 }
 
 }  // namespace

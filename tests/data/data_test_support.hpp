@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/data/dataset.hpp"
 #include "fedvlm/data/tokenizer.hpp"
 
@@ -27,7 +28,7 @@ class TempDir {
   }
   ~TempDir() {
     std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
+    fedvlm::remove_tree(path_, ignored);
   }
   const std::filesystem::path& path() const { return path_; }
   std::filesystem::path operator/(const std::string& name) const { return path_ / name; }

@@ -12,6 +12,7 @@
 #include "fedvlm/comm/in_process.hpp"
 #include "fedvlm/comm/local_communicator.hpp"
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/fl/client_state.hpp"
 #include "fl_test_support.hpp"
 
@@ -31,10 +32,10 @@ class ClientStates : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
            fmt::format("fedvlm-client-states-{}", ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    fedvlm::remove_tree(dir_);
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { fedvlm::remove_tree(dir_); }
 
   // Rank `rank` of `ranks`, homes split evenly over `clients` clients.
   ClientStateOptions options(std::int64_t clients, int ranks, int rank, std::int64_t budget = -1) const {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/flat_view.hpp"
 #include "fedvlm/model/vlm.hpp"
@@ -21,7 +22,7 @@ class CheckpointTest : public ::testing::Test {
            fmt::format("fedvlm-model-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { fedvlm::remove_tree(dir_); }
   fs::path dir_;
   const std::vector<std::uint8_t> tokenizer_ = {1, 2, 3, 250};
 };

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/pretrain.hpp"
 #include "fedvlm/model/vlm.hpp"
@@ -35,7 +36,7 @@ class PretrainTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() /
            fmt::format("fedvlm-pretrain-{}-{}", ::getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { fedvlm::remove_tree(dir_); }
 
   // Pretrains into dir_/name and loads the result into a fresh model.
   std::shared_ptr<VisionLanguageModel> pretrain_and_load(const Config& config, const data::Samples& samples,

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "fedvlm/core/fs.hpp"
+
 namespace fedvlm::prep::testing {
 
 class TempDir {
@@ -19,7 +21,10 @@ class TempDir {
     path_ = std::filesystem::temp_directory_path() / ("fedvlm-prep-test-" + std::to_string(device()) + std::to_string(device()));
     std::filesystem::create_directories(path_);
   }
-  ~TempDir() { std::filesystem::remove_all(path_); }
+  ~TempDir() {
+    std::error_code ignored;
+    fedvlm::remove_tree(path_, ignored);
+  }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::filesystem::path& path() const { return path_; }

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/fl/algorithm.hpp"
 #include "fedvlm/model/flat_view.hpp"
 #include "fedvlm/sim/algorithms.hpp"
@@ -72,7 +73,7 @@ class BatchedClients : public ::testing::TestWithParam<Case> {
     test_support::write_tiny_federation(root_ / "equal", std::vector<int>{4, 8, 4, 12});
     test_support::write_tiny_federation(root_ / "unequal", std::vector<int>{1, 3, 7, 5, 4});
   }
-  static void TearDownTestSuite() { fs::remove_all(root_); }
+  static void TearDownTestSuite() { fedvlm::remove_tree(root_); }
   static inline fs::path root_;
 };
 
@@ -207,7 +208,7 @@ TEST(BatchedTrainerRefuses, TheFullStrategy) {
   } catch (const std::exception& error) {
     EXPECT_NE(std::string(error.what()).find("cannot stack decoder."), std::string::npos) << error.what();
   }
-  fs::remove_all(root);
+  fedvlm::remove_tree(root);
 }
 
 }  // namespace
@@ -244,7 +245,7 @@ TEST(LocalTraining, TheFirstBatchIsAShuffleOfTheClientsSamples) {
   const auto together = batched.train(trainable, members, 0, x, 0.0, 1);
   EXPECT_NEAR(together[0].loss_sum, expected[0], 1e-5);
   EXPECT_NEAR(together[1].loss_sum, expected[1], 1e-5);
-  fs::remove_all(root);
+  fedvlm::remove_tree(root);
 }
 
 }  // namespace

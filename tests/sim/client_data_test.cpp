@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/sim/client_data.hpp"
 #include "tiny_federation.hpp"
 
@@ -17,7 +18,7 @@ class ClientDataCache : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("fedvlm-client-data-" + std::to_string(::getpid()));
     test_support::write_tiny_federation(dir_, std::vector<int>{4, 4, 4, 4, 4, 4});  // equal sizes
   }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  static void TearDownTestSuite() { fedvlm::remove_tree(dir_); }
   static inline fs::path dir_;
 };
 

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "fedvlm/comm/in_process.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/sim/checkpoint.hpp"
 #include "fedvlm/sim/federation.hpp"
 #include "fedvlm/sim/run_directory.hpp"
@@ -29,7 +30,7 @@ class FederationTest : public ::testing::Test {
     write_tiny_federation(root_ / "data4", 4);
     write_tiny_federation(root_ / "data1", 1);
   }
-  static void TearDownTestSuite() { std::filesystem::remove_all(root_); }
+  static void TearDownTestSuite() { fedvlm::remove_tree(root_); }
 
   // Runs `config` on `ranks` InProcess ranks; returns the final trained values.
   static torch::Tensor run(const Config& config, int ranks, sim::RunOptions options = {.overwrite = true}) {

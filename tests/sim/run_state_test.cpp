@@ -37,7 +37,7 @@ void stop_after(const fs::path& run_dir, std::int64_t rounds_done) {
 }
 
 void copy_run(const fs::path& from, const fs::path& to) {
-  fs::remove_all(to);
+  fedvlm::remove_tree(to);
   fs::copy(from, to, fs::copy_options::recursive);
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fedvlm/comm/in_process.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/data/inspect.hpp"
 #include "fedvlm/model/pretrain.hpp"
 #include "fedvlm/sim/federation.hpp"
@@ -26,7 +27,7 @@ namespace {
 class SpecialIdLayout : public ::testing::Test {
  protected:
   void SetUp() override { root_ = fs::temp_directory_path() / ("fedvlm-special-ids-" + std::to_string(::getpid())); }
-  void TearDown() override { fs::remove_all(root_); }
+  void TearDown() override { fedvlm::remove_tree(root_); }
   fs::path root_;
 };
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "fedvlm/comm/in_process.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/sim/algorithms.hpp"
 #include "fedvlm/sim/checkpoint.hpp"
 #include "fedvlm/sim/federation.hpp"
@@ -48,5 +49,5 @@ TEST(ToyAlgorithm, RegisteredFromATestRunsTheRoundLoopLikeFedAvg) {
   toy.set("fl.toy_scale", 0.5);
   toy.run.name = "toy-half";
   EXPECT_FALSE(torch::allclose(run(toy, 1).trained_values, expected.trained_values, 1e-6, 1e-7));
-  fs::remove_all(root);
+  fedvlm::remove_tree(root);
 }

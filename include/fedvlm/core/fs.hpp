@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace fedvlm {
 
@@ -21,6 +22,16 @@ void write_text_atomically(const std::filesystem::path& path, std::string_view c
 
 // fsync a file or directory by path (no-op where the filesystem refuses).
 void fsync_path(const std::filesystem::path& path);
+
+// Removes `path` and, if it is a directory, everything below it, without following symbolic
+// links; a path that does not exist is no error. Returns the number of entries removed. Use it
+// instead of std::filesystem::remove_all, which fedvlm never calls: a PyTorch wheel's
+// libtorch.so (seen: 2.11, CUDA 13) exports its own copy of that function, compiled against
+// another libstdc++, and a program linked with it can bind there and jump to address 0.
+// The first overload throws Error naming the entry it could not remove; the second reports it
+// in `error` (and returns what it removed until then).
+std::uintmax_t remove_tree(const std::filesystem::path& path);
+std::uintmax_t remove_tree(const std::filesystem::path& path, std::error_code& error) noexcept;
 
 // A 64-bit digest of a byte stream and its length, as 16 hex digits: equal streams give equal
 // fingerprints, and any change gives another one with overwhelming probability (not a
