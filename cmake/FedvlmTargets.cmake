@@ -2,13 +2,6 @@
 
 function(fedvlm_target_defaults target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
-  # A PyTorch wheel's libtorch.so (seen: 2.11) exports its own copies of some std::filesystem
-  # functions, and its remove_all jumps to address 0. The dynamic linker binds a program's
-  # symbols to the first library in DT_NEEDED order that defines them: name libstdc++ first.
-  get_target_property(type ${target} TYPE)
-  if(type MATCHES "EXECUTABLE|SHARED_LIBRARY|MODULE_LIBRARY")
-    target_link_options(${target} PRIVATE "SHELL:-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")
-  endif()
   if(FEDVLM_USE_PCH AND TARGET fedvlm_pch)
     target_precompile_headers(${target} REUSE_FROM fedvlm_pch)
   endif()

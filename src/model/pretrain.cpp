@@ -104,7 +104,7 @@ double head_accuracy(VisionEncoder& vision, torch::nn::Sequential& head, const d
 // Mirrors each image left-right with probability 1/2 (a label-preserving augmentation for the
 // classification phase: the ViT sees twice the views of the few public images).
 torch::Tensor random_flips(const torch::Tensor& images, std::uint64_t seed, std::int64_t step) {
-  auto generator = torch_generator({seed, "pretrain-flip", static_cast<std::uint64_t>(step), 0});
+  auto generator = torch_generator({seed, "pretrain-flip", step, 0});
   const auto flip = torch::empty({images.size(0), 1, 1, 1}).bernoulli_(0.5, generator).to(torch::kBool);
   return torch::where(flip, images.flip({3}), images);
 }
