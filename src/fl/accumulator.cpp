@@ -83,9 +83,11 @@ void Accumulator::add_scalar(std::string_view name, double value) {
   }
 }
 
-void Accumulator::add_difference(std::string_view name, const torch::Tensor& y, const torch::Tensor& x,
-                                 double weight) {
-  torch::Tensor target = segment(name);
+namespace {
+
+// target += weight·(y − x) for float32 vectors y and x of target's length.
+void add_difference_into(torch::Tensor target, std::string_view name, const torch::Tensor& y, const torch::Tensor& x,
+                         double weight) {
   FEDVLM_CHECK(y.dim() == 1 && x.dim() == 1 && y.numel() == target.numel() && x.numel() == target.numel() &&
                    y.scalar_type() == torch::kFloat32 && x.scalar_type() == torch::kFloat32,
                "accumulator segment '{}' ({} values) takes the difference of two float32 vectors of its length, "
@@ -105,6 +107,22 @@ void Accumulator::add_difference(std::string_view name, const torch::Tensor& y, 
     return;
   }
   target.add_(y.to(target.device(), torch::kFloat64, false, /*copy=*/true).sub_(x.to(target.device())), weight);
+}
+
+}  // namespace
+
+void Accumulator::add_difference(std::string_view name, const torch::Tensor& y, const torch::Tensor& x,
+                                 double weight) {
+  add_difference_into(segment(name), name, y, x, weight);
+}
+
+void Accumulator::add_difference_row(std::string_view name, std::int64_t row, const torch::Tensor& y,
+                                     const torch::Tensor& x, double weight) {
+  const torch::Tensor rows = segment(name);
+  const std::int64_t n = y.numel();
+  FEDVLM_CHECK(n > 0 && rows.numel() % n == 0 && row >= 0 && row < rows.numel() / n,
+               "accumulator segment '{}' ({} values) has no row {} of {} values", name, rows.numel(), row, n);
+  add_difference_into(rows.narrow(0, row * n, n), name, y, x, weight);
 }
 
 double squared_distance(const torch::Tensor& y, const torch::Tensor& x) {

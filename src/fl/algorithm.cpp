@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/fl/robustness.hpp"
 
 // The registration line: one X(NAME) per algorithm. Each NAME is implemented in
 // src/fl/algorithms/NAME.cpp, which ends with `AlgorithmSpec NAME_spec();`.
@@ -116,6 +117,7 @@ void register_algorithms() {
 #define FEDVLM_REGISTER(NAME) register_algorithm(NAME##_spec());
     FEDVLM_FL_ALGORITHMS(FEDVLM_REGISTER)
 #undef FEDVLM_REGISTER
+    declare_robustness_parameters();  // fl.attack, fl.aggregator: every algorithm's clients and server
   });
 }
 

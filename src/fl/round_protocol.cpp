@@ -39,8 +39,7 @@ void check_bad_fraction(const Accumulator& reduced, double max_bad_fraction, std
 }
 
 RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulator, comm::Communicator& comm,
-                                   torch::Tensor& x, std::int64_t round, double max_bad_fraction,
-                                   const DpSettings& dp) {
+                                   torch::Tensor& x, std::int64_t round, const RoundRules& rules) {
   RoundProtocolReport report;
   auto mark = Clock::now();
   fault_point("reduce");
@@ -48,9 +47,12 @@ RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulato
   report.reduce_seconds = seconds_since(mark);
 
   if (comm.is_root()) {
-    check_bad_fraction(accumulator, max_bad_fraction, round);
+    check_bad_fraction(accumulator, rules.max_bad_fraction, round);
     // A cohort that folded no client (all left out) keeps x, as without DP, rather than step on noise.
-    if (accumulator.clients() > 0) privatize(accumulator, dp, round);
+    if (accumulator.clients() > 0) {
+      aggregate_robustly(accumulator, rules.aggregator);
+      privatize(accumulator, rules.dp, round);
+    }
     if (accumulator.total_weight() > 0.0) {
       algorithm.server_update(x, accumulator, round);
       report.server_step_taken = true;

@@ -80,8 +80,19 @@ struct RoundClients {
   }
   // Folds member i into the accumulator (unless its update is bad) and lets go of what it held.
   void fold(std::size_t i, const RoundContext& context, const FlConfig& fl, fl::Accumulator& accumulator) {
+    const fl::Robustness* robustness = context.robustness;
+    std::int64_t row = -1;
+    if (robustness && robustness->aggregator.robust()) {
+      FEDVLM_CHECK(context.cohort, "a robust aggregator needs the round's cohort to place client {}", ids[i]);
+      const auto found = std::lower_bound(context.cohort->begin(), context.cohort->end(), ids[i]);
+      FEDVLM_CHECK(found != context.cohort->end() && *found == ids[i], "client {} is not in round {}'s cohort", ids[i],
+                   context.round + 1);
+      row = found - context.cohort->begin();
+    }
     fold_client(*updates[i], results[i], samples[i]->size(),
-                {ids[i], context.round, context.global, fl.max_update_norm, fl.dp_clip}, accumulator);
+                {ids[i], context.round, context.global, fl.max_update_norm, fl.dp_clip,
+                 robustness && robustness->attack.enabled() ? &robustness->attack : nullptr, row},
+                accumulator);
     samples[i].reset();
     updates[i].reset();
     results[i] = {};
@@ -158,17 +169,24 @@ bool batches_clients(const Config& config) {
   return config.run.batched_clients > 1 && model::parse_strategy(config.finetune.strategy) != model::Strategy::kFull;
 }
 
-fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device) {
+fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device, std::int64_t client_rows) {
   auto layout = algorithm.make_accumulator().layout();
-  for (const auto segment :
-       {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment, fl::kBadClientsSegment, fl::kDpClippedSegment})
+  for (const auto segment : {kTrainLossSegment, kTrainStepsSegment, kTrainSamplesSegment, fl::kBadClientsSegment,
+                             fl::kDpClippedSegment, fl::kAttackedSegment})
     layout.push_back({std::string(segment), 1});
+  if (client_rows > 0)
+    for (auto& segment : fl::client_row_layout(client_rows, algorithm.length())) layout.push_back(std::move(segment));
   return fl::Accumulator(layout, device);
 }
 
 bool fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples, const UpdateScreen& screen,
                  fl::Accumulator& accumulator) {
-  const double norm = std::sqrt(fl::squared_distance(result.params, screen.global));
+  torch::Tensor params = result.params;
+  if (screen.attack && screen.attack->attacks(screen.client)) {
+    params = fl::attacked_params(*screen.attack, params, screen.global, screen.client, screen.round);
+    accumulator.add_scalar(fl::kAttackedSegment, 1.0);
+  }
+  const double norm = std::sqrt(fl::squared_distance(params, screen.global));
   const bool too_large = screen.max_norm > 0.0 && norm > screen.max_norm;
   if (!std::isfinite(norm) || too_large || !std::isfinite(result.loss_sum)) {
     log::warn("round {}: client {}'s update is left out of aggregation: {}", screen.round + 1, screen.client,
@@ -180,7 +198,11 @@ bool fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64
   }
   const double scale = fl::dp_clip_scale(norm, screen.dp_clip);
   if (scale < 1.0) accumulator.add_scalar(fl::kDpClippedSegment, 1.0);
-  update.finish({result.params, result.steps, samples, scale}, accumulator);
+  update.finish({params, result.steps, samples, scale}, accumulator);
+  if (screen.row >= 0 && samples > 0) {  // a client without samples took no step: no update to weigh
+    accumulator.add_difference_row(fl::kClientRowsSegment, screen.row, params, screen.global, 1.0);
+    accumulator.segment(fl::kClientRowUsedSegment)[screen.row].add_(1.0);
+  }
   accumulator.add_scalar(kTrainLossSegment, result.loss_sum);
   accumulator.add_scalar(kTrainStepsSegment, static_cast<double>(result.steps));
   accumulator.add_scalar(kTrainSamplesSegment, static_cast<double>(result.samples_seen));

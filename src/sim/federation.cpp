@@ -88,7 +88,8 @@ RunOutcome run_federated(RunContext& run) {
                        .spill_file = client_state_spill_file(run.run_dir, rank)});
   RoundLoop loop(run, std::move(algorithm));
   return loop.run([&](const RoundInputs& in) {
-    const auto placement = fl::place_clients(sampler.cohort(in.round), work, run.comm.size(), &ownership);
+    const std::vector<std::int64_t> cohort = sampler.cohort(in.round);  // sorted
+    const auto placement = fl::place_clients(cohort, work, run.comm.size(), &ownership);
     if (auto* states = in.algorithm.client_states()) {
       const auto mark = RoundClock::Clock::now();
       states->begin_round(placement, run.comm);
@@ -96,8 +97,9 @@ RunOutcome run_federated(RunContext& run) {
       run.clock.add("communication", seconds);
       run.clock.add("train", -seconds);  // the loop charges the whole callback to training
     }
-    return group_trainer->train(placement[static_cast<std::size_t>(rank)], {in.round, in.global, in.lr}, in.algorithm,
-                                in.trainable, in.accumulator);
+    return group_trainer->train(placement[static_cast<std::size_t>(rank)],
+                                {in.round, in.global, in.lr, &in.robustness, &cohort}, in.algorithm, in.trainable,
+                                in.accumulator);
   });
 }
 
@@ -134,6 +136,15 @@ RunOutcome run_federation(const Config& config, comm::Communicator& comm, const 
                                  "fl.algorithm = \"{}\" aggregates no client updates: set fl.dp_clip = 0",
                                  config.origins.count("fl.dp_clip") ? config.origins.at("fl.dp_clip") : "config",
                                  config.fl.dp_clip, config.fl.algorithm));
+  if (baseline)
+    for (const auto& [key, off] : {std::pair<std::string, std::string>{"fl.attack", "none"}, {"fl.aggregator", "mean"}}) {
+      const auto value = config.get<std::string>(key);
+      if (value != off)
+        throw InputError(fmt::format("{}: {} = \"{}\", but fl.algorithm = \"{}\" aggregates no client updates: set "
+                                     "{} = \"{}\"",
+                                     config.origins.count(key) ? config.origins.at(key) : "config", key, value,
+                                     config.fl.algorithm, key, off));
+    }
   if (config.fl.algorithm == "local") return run_local_only(run);
   if (config.fl.algorithm == "centralized") return run_centralized(run);
   return run_federated(run);

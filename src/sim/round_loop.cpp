@@ -55,8 +55,10 @@ RoundLoop::RoundLoop(RunContext& run, std::unique_ptr<fl::Algorithm> algorithm)
   else enter_stage(0);
   dp_ = fl::dp_settings(config_, *algorithm_, run.bench.dataset.info().num_clients);
   if (dp_.accounted()) accountant_.step(dp_.sampling_rate, dp_.noise_multiplier, start_round_);
+  robustness_ = fl::robustness_settings(config_, *algorithm_, run.bench.dataset.info().num_clients);
   if (run_.comm.is_root()) {
     log::info("{}", model::describe_parameters(model_, trainable_));
+    log_robustness();
     write_resolved_config(run_.run_dir, config_);
     metrics_.emplace(run_.run_dir / "metrics.jsonl", run_.options.resume ? start_round_ : -1);
   }
@@ -70,12 +72,13 @@ RunOutcome RoundLoop::run(const TrainRound& train_round) {
     enter_stage(round);
     fl::Accumulator accumulator = new_accumulator();
     const double lr = fl::local_lr_for_round(config_.local, round, config_.fl.rounds);
-    const double data_seconds = train_round({round, x_, lr, trainable_, *algorithm_, accumulator});
+    const double data_seconds = train_round({round, x_, lr, trainable_, *algorithm_, accumulator, robustness_});
     clock.charge("train", train_start);
     clock.add("train", -data_seconds), clock.add("data", data_seconds);
 
     const fl::RoundProtocolReport protocol =
-        fl::complete_round(*algorithm_, accumulator, run_.comm, x_, round, config_.fl.max_bad_fraction, dp_);
+        fl::complete_round(*algorithm_, accumulator, run_.comm, x_, round,
+                           {.max_bad_fraction = config_.fl.max_bad_fraction, .dp = dp_, .aggregator = robustness_.aggregator});
     model::assign_values(trainable_.parameters, x_);
     clock.add("communication", protocol.reduce_seconds + protocol.broadcast_seconds);
     clock.add("server", protocol.server_seconds);
@@ -153,7 +156,26 @@ void RoundLoop::enter_stage(std::int64_t round) {
 }
 
 fl::Accumulator RoundLoop::new_accumulator() const {
-  return round_accumulator(*algorithm_, run_.bench.device);
+  return round_accumulator(*algorithm_, run_.bench.device,
+                           robustness_.aggregator.robust() ? robustness_.aggregator.cohort : 0);
+}
+
+void RoundLoop::log_robustness() const {
+  const fl::AttackSettings& attack = robustness_.attack;
+  if (attack.enabled()) {
+    constexpr std::size_t kShown = 20;
+    const std::vector<std::int64_t> shown(attack.attackers.begin(),
+                                          attack.attackers.begin() + std::min(attack.attackers.size(), kShown));
+    log::info("fl.attack = {}: {} of {} clients attack (clients {}{})", config_.get<std::string>("fl.attack"),
+              attack.attackers.size(), run_.bench.dataset.info().num_clients, fmt::join(shown, ", "),
+              attack.attackers.size() > kShown ? ", ..." : "");
+  }
+  if (robustness_.aggregator.robust()) {
+    const double megabytes = 8.0 * static_cast<double>(robustness_.aggregator.cohort) *
+                             static_cast<double>(x_.numel()) / (1024.0 * 1024.0);
+    log::info("fl.aggregator = {}: every update of a cohort of {} goes to rank 0 (a {:.1f} MB accumulator per rank)",
+              config_.get<std::string>("fl.aggregator"), robustness_.aggregator.cohort, megabytes);
+  }
 }
 
 void RoundLoop::report_training(std::int64_t done, const fl::Accumulator& reduced, double round_start) {
@@ -164,6 +186,8 @@ void RoundLoop::report_training(std::int64_t done, const fl::Accumulator& reduce
   summary_.add_trained_samples(static_cast<std::int64_t>(reduced.scalar(kTrainSamplesSegment)));
   const double bad = reduced.scalar(fl::kBadClientsSegment);
   if (bad > 0) record(done, "train", "all", "left_out_clients", bad);
+  const double attacked = reduced.scalar(fl::kAttackedSegment);
+  if (attacked > 0) record(done, "train", "all", "attacked_clients", attacked);
   const std::string privacy = report_privacy(done, reduced);
   const double elapsed = run_.clock.elapsed();
   log::info("round {}/{} | train loss {:.4f}{}{} | {:.1f} s | ETA {}", done, config_.fl.rounds, train_loss,

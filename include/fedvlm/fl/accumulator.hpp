@@ -58,6 +58,10 @@ class Accumulator {
   // Adds weight·(y − x) to segment `name`, for float32 vectors y and x of its length: the
   // difference is taken in float64, where it is exact. One pass over memory on the CPU.
   void add_difference(std::string_view name, const torch::Tensor& y, const torch::Tensor& x, double weight);
+  // The same into row `row` of segment `name` read as rows of y's length (a robust aggregator's
+  // per-client rows, robustness.hpp).
+  void add_difference_row(std::string_view name, std::int64_t row, const torch::Tensor& y, const torch::Tensor& x,
+                          double weight);
 
   double total_weight() const { return scalar(kWeightSegment); }
   std::int64_t clients() const;

@@ -13,6 +13,7 @@
 #include "fedvlm/fl/accumulator.hpp"
 #include "fedvlm/fl/algorithm.hpp"
 #include "fedvlm/fl/differential_privacy.hpp"
+#include "fedvlm/fl/robustness.hpp"
 
 namespace fedvlm::fl {
 
@@ -28,10 +29,16 @@ struct RoundProtocolReport {
 // round carries no information, and a large sparse federation meets one now and then.
 // Where the accumulator counts clients left out (kBadClientsSegment), rank 0 throws an
 // InputError when they are more than `max_bad_fraction` of the cohort (fl.max_bad_fraction).
-// Under DP-FedAvg (dp.enabled()), rank 0 privatizes the reduced sums before server_update.
+// Under a robust aggregator (rules.aggregator.robust()), rank 0 replaces the mean update with
+// the aggregate of the clients' rows; under DP-FedAvg (rules.dp.enabled()) it privatizes the
+// reduced sums; both before server_update.
+struct RoundRules {
+  double max_bad_fraction = 1.0;  // fl.max_bad_fraction
+  DpSettings dp;                  // fl.dp_*
+  AggregatorSettings aggregator;  // fl.aggregator
+};
 RoundProtocolReport complete_round(Algorithm& algorithm, Accumulator& accumulator, comm::Communicator& comm,
-                                   torch::Tensor& x, std::int64_t round, double max_bad_fraction = 1.0,
-                                   const DpSettings& dp = {});
+                                   torch::Tensor& x, std::int64_t round, const RoundRules& rules = {});
 
 // The check above: throws when the reduced accumulator's left-out clients are more than
 // `max_bad_fraction` of the cohort (folded + left out). `round` is 0-based.

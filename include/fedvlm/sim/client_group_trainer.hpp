@@ -22,6 +22,7 @@
 
 #include "fedvlm/fl/accumulator.hpp"
 #include "fedvlm/fl/algorithm.hpp"
+#include "fedvlm/fl/robustness.hpp"
 #include "fedvlm/model/strategy.hpp"
 #include "fedvlm/sim/client_data.hpp"
 #include "fedvlm/sim/local_trainer.hpp"
@@ -34,8 +35,10 @@ inline constexpr std::string_view kTrainStepsSegment = "train_steps";    // Σ l
 inline constexpr std::string_view kTrainSamplesSegment = "train_samples";  // Σ samples processed
 
 // The algorithm's accumulator layout followed by the train segments above,
-// fl::kBadClientsSegment and fl::kDpClippedSegment, zeroed on `device`.
-fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device);
+// fl::kBadClientsSegment, fl::kDpClippedSegment and fl::kAttackedSegment, and, for a robust
+// aggregator, the per-client rows of a cohort of `client_rows` (fl::client_row_layout), zeroed
+// on `device`.
+fl::Accumulator round_accumulator(const fl::Algorithm& algorithm, torch::Device device, std::int64_t client_rows = 0);
 
 // What fold_client checks a client's update against before folding it.
 struct UpdateScreen {
@@ -44,13 +47,18 @@ struct UpdateScreen {
   torch::Tensor global;      // x
   double max_norm = 0.0;     // fl.max_update_norm; 0: no limit
   double dp_clip = 0.0;      // fl.dp_clip: a folded update is scaled to at most this norm; 0: off
+  const fl::AttackSettings* attack = nullptr;  // fl.attack: an attacker's update is replaced first
+  std::int64_t row = -1;     // the client's row under a robust aggregator (its place in the cohort); -1: none
 };
 
 // Hands a client's local result to the algorithm (update.finish) and adds its loss, steps and
 // samples to the train segments above; returns true. An update that is not finite, or whose
 // norm ‖y − x‖ exceeds screen.max_norm, is left out instead (nothing of it is folded, the
 // algorithm's per-client state stays as it was) with a warning naming client and round, and
-// counts in fl::kBadClientsSegment; returns false. Under DP-FedAvg (screen.dp_clip > 0) a folded
+// counts in fl::kBadClientsSegment; returns false. An attacker's update (screen.attack) is
+// replaced by what it sends before any of this, and counts in fl::kAttackedSegment; with
+// screen.row >= 0, a folded update of a client with samples also goes into its row of
+// fl::kClientRowsSegment. Under DP-FedAvg (screen.dp_clip > 0) a folded
 // update longer than the clip norm is scaled down to it (ClientOutcome::scale) and counts in
 // fl::kDpClippedSegment.
 bool fold_client(fl::ClientUpdate& update, const LocalResult& result, std::int64_t samples, const UpdateScreen& screen,
@@ -60,6 +68,8 @@ struct RoundContext {
   std::int64_t round = 0;
   torch::Tensor global;  // x
   double lr = 0.0;       // this round's local learning rate
+  const fl::Robustness* robustness = nullptr;       // attacks and the aggregator's rows; null: neither
+  const std::vector<std::int64_t>* cohort = nullptr;  // the round's cohort, sorted: rows are places in it
 };
 
 class ClientGroupTrainer {

@@ -22,6 +22,7 @@
 #include "fedvlm/fl/algorithm.hpp"
 #include "fedvlm/fl/differential_privacy.hpp"
 #include "fedvlm/fl/privacy_accountant.hpp"
+#include "fedvlm/fl/robustness.hpp"
 #include "fedvlm/model/strategy.hpp"
 #include "fedvlm/sim/checkpoint.hpp"
 #include "fedvlm/sim/federation.hpp"
@@ -52,6 +53,7 @@ struct RoundInputs {
   const model::TrainableSet& trainable;
   fl::Algorithm& algorithm;
   fl::Accumulator& accumulator;
+  const fl::Robustness& robustness;  // fl.attack and fl.aggregator (fold them through RoundContext)
 };
 // Returns the seconds spent reading client data (charged to "data", not "train").
 using TrainRound = std::function<double(const RoundInputs&)>;
@@ -68,6 +70,7 @@ class RoundLoop {
   void resume_from_checkpoint();
   void enter_stage(std::int64_t round);  // F-2stage: connector, then LoRA with fresh algorithm state
   fl::Accumulator new_accumulator() const;
+  void log_robustness() const;  // rank 0, at the start: who attacks, what the aggregator gathers
   void report_training(std::int64_t done, const fl::Accumulator& reduced, double round_start);
   bool finish_round(std::int64_t done);  // evaluation, checkpoint, stop signal; true: stop now
   void evaluate(std::int64_t done);
@@ -90,6 +93,7 @@ class RoundLoop {
   RunSummary summary_;
   std::optional<MetricsLog> metrics_;  // rank 0
   fl::DpSettings dp_;                  // DP-FedAvg; off unless fl.dp_clip > 0
+  fl::Robustness robustness_;          // simulated attacks and the server's aggregator
   fl::PrivacyAccountant accountant_;   // rank 0: every round so far, resumed ones included
 };
 
