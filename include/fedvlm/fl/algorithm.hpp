@@ -11,7 +11,8 @@
 //                               [clip]; optimizer step; update->adjust_params(y)   (τᵢ steps in all)
 //                  update->finish({y, τᵢ, samplesᵢ, sᵢ}, acc);              (sᵢ < 1: DP clipping)
 //                reduce_to_root(acc, comm);                        // the ONE collective
-//   rank 0:      [DP-FedAvg: privatize(acc, ...): fixed denominator, Gaussian noise on Σ sᵢΔᵢ]
+//   rank 0:      [fl.aggregator robust: aggregate_robustly(acc, ...): the rule on the clients' rows]
+//                [DP-FedAvg: privatize(acc, ...): fixed denominator, Gaussian noise on Σ sᵢΔᵢ]
 //                algorithm.server_update(x, acc, round);
 //   every rank:  buffer = root ? algorithm.pack_global(x) : empty(algorithm.broadcast_size())
 //                comm.broadcast(buffer, 0); algorithm.unpack_global(buffer, x);
