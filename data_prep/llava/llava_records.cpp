@@ -61,13 +61,16 @@ LlavaRecord parse_record(const nlohmann::json& object, const std::filesystem::pa
   }
   bool have_prompt = false, have_answer = false;
   for (const auto& turn : *turns) {
-    if (!turn.is_object() || !turn.contains("from") || !turn.contains("value") || !turn["value"].is_string()) continue;
-    const auto from = turn["from"].get<std::string>();
-    if (!have_prompt && from == "human") {
-      record.prompt = strip_image_tag(turn["value"].get<std::string>());
+    // A turn without a string "from" and "value" is skipped like any other speaker's.
+    if (!turn.is_object()) continue;
+    const auto from = turn.find("from");
+    const auto value = turn.find("value");
+    if (from == turn.end() || !from->is_string() || value == turn.end() || !value->is_string()) continue;
+    if (!have_prompt && *from == "human") {
+      record.prompt = strip_image_tag(value->get<std::string>());
       have_prompt = true;
-    } else if (have_prompt && !have_answer && from == "gpt") {
-      record.answer = trim(turn["value"].get<std::string>());
+    } else if (have_prompt && !have_answer && *from == "gpt") {
+      record.answer = trim(value->get<std::string>());
       have_answer = true;
     }
   }
@@ -102,6 +105,12 @@ std::vector<LlavaRecord> read_llava_json(const std::filesystem::path& file) {
     std::string message = error.what();
     if (const auto cut = message.find("parse error"); cut != std::string::npos) message = message.substr(cut);
     throw InputError(fmt::format("{}:{}:{}: malformed JSON: {}", file.string(), line, column, message));
+  } catch (const nlohmann::json::exception& error) {
+    // The parser's other refusals carry no position: a number beyond double's range
+    // ("out_of_range.406 number overflow parsing '1e400'") is one.
+    std::string message = error.what();
+    if (const auto cut = message.find("] "); cut != std::string::npos) message = message.substr(cut + 2);
+    throw InputError(fmt::format("{}: malformed JSON: {}", file.string(), message));
   }
   if (!document.is_array())
     throw InputError(fmt::format("{}: expected a JSON array of LLaVA records, found a {}", file.string(), document.type_name()));

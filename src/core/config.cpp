@@ -153,10 +153,19 @@ std::string node_origin(const fs::path& file, const toml::node& node) {
 // Reads one TOML file (its `base` first) into assignments, in application order.
 void read_file(const fs::path& file, std::vector<Assignment>& out, std::vector<fs::path>& stack,
                const std::string& label = {}) {
-  const fs::path canonical = fs::weakly_canonical(file);
+  // error_code overloads: a path the file system refuses (a name too long, a loop of links) is
+  // bad input like a missing file, not a filesystem_error.
+  std::error_code error;
+  const fs::file_status status = fs::status(file, error);
+  if (error && error != std::errc::no_such_file_or_directory && error != std::errc::not_a_directory)
+    throw InputError(fmt::format("config file {}: {}", file.string(), error.message()));
+  if (!fs::exists(status)) throw InputError(fmt::format("config file not found: {}", file.string()));
+  // toml++ reads a directory as an empty document: `base = "."` would quietly add nothing.
+  if (fs::is_directory(status)) throw InputError(fmt::format("config file {} is a directory", file.string()));
+  const fs::path canonical = fs::weakly_canonical(file, error);
+  if (error) throw InputError(fmt::format("config file {}: {}", file.string(), error.message()));
   if (std::find(stack.begin(), stack.end(), canonical) != stack.end())
     throw InputError(fmt::format("{}: `base` inheritance forms a cycle", file.string()));
-  if (!fs::exists(file)) throw InputError(fmt::format("config file not found: {}", file.string()));
   toml::table table;
   try {
     table = toml::parse_file(file.string());

@@ -151,9 +151,31 @@ std::int64_t rows(hid_t dataset) {
   return extent.empty() ? 0 : extent[0];
 }
 
+// A real array is stored whole: deflate, the strongest filter fedvlm and h5py write, shrinks data
+// at most about 1032 times. Small arrays are never refused.
+constexpr std::uint64_t kMaxStoredExpansion = 2048;
+constexpr std::uint64_t kAlwaysReadableBytes = 1 << 20;
+
+void check_stored_size(hid_t dataset) {
+  Handle space(FEDVLM_CHECK_HDF5(H5Dget_space(dataset)), H5Sclose);
+  const int rank = FEDVLM_CHECK_HDF5(H5Sget_simple_extent_ndims(space.get()));
+  std::vector<hsize_t> extent(static_cast<std::size_t>(rank));
+  FEDVLM_CHECK_HDF5(H5Sget_simple_extent_dims(space.get(), extent.data(), nullptr));
+  Handle type(FEDVLM_CHECK_HDF5(H5Dget_type(dataset)), H5Tclose);
+  std::uint64_t bytes = H5Tget_size(type.get());
+  bool overflow = false;
+  for (hsize_t d : extent) overflow |= __builtin_mul_overflow(bytes, d, &bytes);
+  const std::uint64_t stored = H5Dget_storage_size(dataset);
+  if (overflow || (bytes > kAlwaysReadableBytes && bytes / kMaxStoredExpansion > stored))
+    throw InputError(fmt::format("{}: shape [{}] declares {} bytes, but the file stores {} bytes for it (damaged?)",
+                                 describe(dataset), fmt::join(extent, ", "),
+                                 overflow ? std::string("more than 2^64") : std::to_string(bytes), stored));
+}
+
 template <class T>
 std::vector<T> read_all(hid_t dataset) {
   check_type<T>(dataset);
+  check_stored_size(dataset);
   std::vector<T> data(static_cast<std::size_t>(product(dims(dataset))));
   if (!data.empty())
     FEDVLM_CHECK_HDF5(H5Dread(dataset, native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data()));
@@ -167,8 +189,11 @@ std::vector<T> read_rows(hid_t dataset, std::int64_t begin, std::int64_t end) {
   if (extent.empty() || begin < 0 || end < begin || end > extent[0])
     throw InputError(fmt::format("{}: rows [{}, {}) out of range (the dataset has {} rows)", describe(dataset), begin,
                                  end, extent.empty() ? 0 : extent[0]));
-  std::int64_t row_size = product(std::span(extent).subspan(1));
-  std::vector<T> data(static_cast<std::size_t>((end - begin) * row_size));
+  std::int64_t row_size = product(std::span(extent).subspan(1)), values = 0;
+  // Per read, only what is cheap: check_stored_size sums a chunked dataset's chunk index.
+  if (row_size < 0 || __builtin_mul_overflow(end - begin, row_size, &values))
+    throw InputError(fmt::format("{}: rows [{}, {}) of {} values overflow (damaged?)", describe(dataset), begin, end, row_size));
+  std::vector<T> data(static_cast<std::size_t>(values));
   if (data.empty()) return data;
   std::vector<hsize_t> start(extent.size(), 0), count(extent.begin(), extent.end());
   start[0] = static_cast<hsize_t>(begin);

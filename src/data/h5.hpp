@@ -66,6 +66,12 @@ std::string type_name(hid_t dataset);  // "int64", "float32", ... of the stored 
 std::vector<std::int64_t> dims(hid_t dataset);
 std::int64_t rows(hid_t dataset);  // first dimension (0 for a scalar)
 
+// InputError when the dataset's shape declares far more bytes than the file stores for it: a
+// damaged header whose exabytes would fail to allocate (std::bad_alloc) or take all memory.
+// read_all checks it; callers of read_rows check once per opened dataset (it costs a walk of a
+// chunked dataset's index).
+void check_stored_size(hid_t dataset);
+
 template <class T> std::vector<T> read_all(hid_t dataset);
 // Rows [begin, end) along the first dimension, all of the others: one hyperslab.
 template <class T> std::vector<T> read_rows(hid_t dataset, std::int64_t begin, std::int64_t end);

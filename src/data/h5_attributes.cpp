@@ -1,5 +1,6 @@
 // Attributes: written the way h5py writes them (variable-length UTF-8 strings, int64), read
 // leniently (fixed-length strings, any integer width) so h5py-made datasets just work.
+#include <algorithm>
 #include <cstring>
 
 #include "h5.hpp"
@@ -13,10 +14,10 @@ Handle open_attribute(hid_t object, const std::string& name) {
   return Handle(FEDVLM_CHECK_HDF5(H5Aopen(object, name.c_str(), H5P_DEFAULT)), H5Aclose);
 }
 
-Handle string_type(bool variable, std::size_t size = 0) {
+Handle string_type(bool variable, std::size_t size = 0, H5T_cset_t cset = H5T_CSET_UTF8) {
   Handle type(FEDVLM_CHECK_HDF5(H5Tcopy(H5T_C_S1)), H5Tclose);
   FEDVLM_CHECK_HDF5(H5Tset_size(type.get(), variable ? H5T_VARIABLE : size));
-  FEDVLM_CHECK_HDF5(H5Tset_cset(type.get(), H5T_CSET_UTF8));
+  FEDVLM_CHECK_HDF5(H5Tset_cset(type.get(), cset));
   return type;
 }
 
@@ -37,9 +38,16 @@ void write_strings(hid_t object, const std::string& name, const std::vector<std:
   if (!pointers.empty()) FEDVLM_CHECK_HDF5(H5Awrite(attribute.get(), type.get(), pointers.data()));
 }
 
-std::int64_t element_count(hid_t attribute) {
+std::int64_t element_count(hid_t object, const std::string& name, hid_t attribute) {
   Handle space(FEDVLM_CHECK_HDF5(H5Aget_space(attribute)), H5Sclose);
-  return FEDVLM_CHECK_HDF5(H5Sget_simple_extent_npoints(space.get()));
+  const std::int64_t count = FEDVLM_CHECK_HDF5(H5Sget_simple_extent_npoints(space.get()));
+  // An attribute is stored whole, at least a byte per element: a dataspace declaring more comes
+  // from a damaged header, and the buffers sized from it would fail to allocate.
+  const std::uint64_t stored = H5Aget_storage_size(attribute);
+  if (static_cast<std::uint64_t>(count) > std::max<std::uint64_t>(stored, 1))
+    throw InputError(fmt::format("{}: attribute '{}' declares {} elements in {} stored bytes (damaged?)", describe(object),
+                                 name, count, stored));
+  return count;
 }
 
 H5T_class_t class_of(hid_t attribute) {
@@ -87,22 +95,27 @@ void write_attribute(hid_t object, const std::string& name, const std::vector<st
 
 std::vector<std::string> read_strings_attribute(hid_t object, const std::string& name) {
   Handle attribute = open_attribute(object, name);
-  std::int64_t count = element_count(attribute.get());
+  std::int64_t count = element_count(object, name, attribute.get());
   if (count == 0) return {};  // h5py stores an empty list as an empty float array
   if (class_of(attribute.get()) != H5T_STRING)
     throw InputError(fmt::format("{}: attribute '{}' is not a string or list of strings", describe(object), name));
   Handle file_type(FEDVLM_CHECK_HDF5(H5Aget_type(attribute.get())), H5Tclose);
+  // Read in the stored character set: HDF5 converts no strings between ASCII and UTF-8, and
+  // h5py writes bytes (numpy's S dtype) as ASCII.
+  const H5T_cset_t cset = FEDVLM_CHECK_HDF5(H5Tget_cset(file_type.get()));
   std::vector<std::string> values;
   if (FEDVLM_CHECK_HDF5(H5Tis_variable_str(file_type.get())) > 0) {
-    Handle type = string_type(true);
+    Handle type = string_type(true, 0, cset);
     std::vector<char*> pointers(static_cast<std::size_t>(count), nullptr);
     FEDVLM_CHECK_HDF5(H5Aread(attribute.get(), type.get(), pointers.data()));
     for (char* p : pointers) values.emplace_back(p != nullptr ? p : "");
     Handle space(FEDVLM_CHECK_HDF5(H5Aget_space(attribute.get())), H5Sclose);
     FEDVLM_CHECK_HDF5(H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, pointers.data()));
   } else {
+    // The bytes as stored: converted to C's null-terminated strings of the same width, a string
+    // that fills its width (numpy's S arrays, null-padded) would lose its last character.
     std::size_t size = H5Tget_size(file_type.get());
-    Handle type = string_type(false, size);
+    Handle type(FEDVLM_CHECK_HDF5(H5Tcopy(file_type.get())), H5Tclose);
     std::vector<char> buffer(size * static_cast<std::size_t>(count));
     FEDVLM_CHECK_HDF5(H5Aread(attribute.get(), type.get(), buffer.data()));
     for (std::int64_t i = 0; i < count; ++i) {
@@ -124,7 +137,7 @@ std::string read_string_attribute(hid_t object, const std::string& name) {
 
 std::vector<std::int64_t> read_ints_attribute(hid_t object, const std::string& name) {
   Handle attribute = open_attribute(object, name);
-  std::vector<std::int64_t> values(static_cast<std::size_t>(element_count(attribute.get())));
+  std::vector<std::int64_t> values(static_cast<std::size_t>(element_count(object, name, attribute.get())));
   if (values.empty()) return values;
   if (class_of(attribute.get()) != H5T_INTEGER)
     throw InputError(fmt::format("{}: attribute '{}' is not an integer", describe(object), name));
@@ -145,7 +158,7 @@ std::string read_attribute_as_text(hid_t object, const std::string& name) {
     case H5T_STRING: return read_string_attribute(object, name);
     case H5T_INTEGER: return std::to_string(read_int_attribute(object, name));
     case H5T_FLOAT: {
-      if (element_count(attribute.get()) != 1)
+      if (element_count(object, name, attribute.get()) != 1)
         throw InputError(fmt::format("{}: attribute '{}' must be a scalar", describe(object), name));
       double value = 0;
       FEDVLM_CHECK_HDF5(H5Aread(attribute.get(), H5T_NATIVE_DOUBLE, &value));

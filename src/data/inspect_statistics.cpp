@@ -75,8 +75,11 @@ DatasetStatistics dataset_statistics(DatasetReader& reader) {
     auto client_ptr = read64(split_names::kClientPtr), client_id = read64(split_names::kClientId);
     auto label = h5::read_all<std::int32_t>(h5::open_dataset(train.get(), split_names::kLabel).get());
     count_tasks(s.train, h5::read_all<std::uint8_t>(h5::open_dataset(train.get(), split_names::kTask).get()), num_tasks);
-    FEDVLM_CHECK(client_ptr.size() == client_id.size() + 1 && client_ptr.back() == static_cast<std::int64_t>(label.size()),
-                 "{}: inconsistent client_ptr; run `fedvlm-prep inspect` for details", shard_file_name(shard));
+    // Pointers from 0 to the label count, never decreasing, index only labels that exist.
+    if (client_ptr.size() != client_id.size() + 1 || client_ptr.front() != 0 ||
+        client_ptr.back() != static_cast<std::int64_t>(label.size()) || !std::is_sorted(client_ptr.begin(), client_ptr.end()))
+      throw InputError(fmt::format("{}: inconsistent /train/client_ptr; run `fedvlm-prep inspect` for details",
+                                   shard_file_name(shard)));
     for (std::size_t k = 0; k < client_id.size(); ++k) {
       FEDVLM_CHECK(client_id[k] >= 0 && client_id[k] < info.num_clients, "{}: client id {} out of range",
                    shard_file_name(shard), client_id[k]);
@@ -93,10 +96,11 @@ DatasetStatistics dataset_statistics(DatasetReader& reader) {
     s.min_client_samples = sizes.front();
     s.max_client_samples = sizes.back();
     const std::size_t m = sizes.size() / 2;
-    s.median_client_samples = sizes.size() % 2 ? sizes[m] : 0.5 * static_cast<double>(sizes[m - 1] + sizes[m]);
+    // In double: sums of stored sizes must not overflow, whatever a damaged meta.h5 holds.
+    s.median_client_samples = sizes.size() % 2 ? sizes[m] : 0.5 * (static_cast<double>(sizes[m - 1]) + static_cast<double>(sizes[m]));
     s.empty_clients = std::count(sizes.begin(), sizes.end(), 0);
     const auto n = static_cast<double>(sizes.size());
-    s.mean_client_samples = static_cast<double>(std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0})) / n;
+    s.mean_client_samples = std::accumulate(sizes.begin(), sizes.end(), 0.0) / n;
     double squares = 0;
     for (const auto size : sizes) squares += std::pow(static_cast<double>(size) - s.mean_client_samples, 2);
     if (s.mean_client_samples > 0) s.client_samples_cv = std::sqrt(squares / n) / s.mean_client_samples;

@@ -71,7 +71,7 @@ DatasetInfo read_meta(hid_t file) {
     if (*low < 0)
       throw InputError(fmt::format("{}: negative shard index {} for client {}", h5::describe(shard.get()), *low,
                                    low - info.client_shard.begin()));
-    info.num_shards = *high + 1;
+    info.num_shards = std::int64_t{*high} + 1;  // int32's largest index plus one overflows int32
   }
   return info;
 }

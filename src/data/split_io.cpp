@@ -128,6 +128,9 @@ SplitRows::SplitRows(hid_t file, const std::string& group, ImageShape image_shap
   h5::check_type<std::int64_t>(answer_ptr_.get());
   h5::check_type<std::int32_t>(label_.get());
   h5::check_type<float>(box_.get());
+  for (hid_t dataset : {images_.get(), task_.get(), prompt_.get(), prompt_ptr_.get(), answer_.get(), answer_ptr_.get(),
+                        label_.get(), box_.get()})
+    h5::check_stored_size(dataset);
   expect_rank1(task_.get());
   rows_ = h5::rows(task_.get());
   expect_shape(images_.get(), {rows_, image_shape.channels, image_shape.height, image_shape.width});

@@ -185,5 +185,83 @@ TEST(DatasetFormat, ReaderNamesFileAndPathOfAMissingDataset) {
   }
 }
 
+// Found while making the fuzz seeds (tests/fuzz/one_file_dataset.py --fixed-strings): string
+// attributes stored as ASCII, as h5py writes numpy bytes and C programs write by default, failed
+// in HDF5 ("no appropriate function for conversion path"): the reader asked for UTF-8. And a
+// fixed-length string filling its width lost its last character ("groun").
+TEST(DatasetFormat, AsciiStringAttributesAreRead) {
+  TempDir tmp;
+  write_dataset(tmp / "ds", varied_clients(2), 1, {}, {});
+  hid_t file = H5Fopen((tmp / "ds" / "meta.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  hid_t fixed = H5Tcopy(H5T_C_S1);  // ASCII is HDF5's default character set
+  H5Tset_size(fixed, 8);
+  hid_t scalar = H5Screate(H5S_SCALAR);
+  H5Adelete(file, "name");
+  hid_t name = H5Acreate2(file, "name", fixed, scalar, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(H5Awrite(name, fixed, "ascii   "), 0);
+  hid_t variable = H5Tcopy(H5T_C_S1);
+  H5Tset_size(variable, H5T_VARIABLE);
+  const hsize_t two = 2;
+  hid_t list = H5Screate_simple(1, &two, nullptr);
+  H5Adelete(file, "tasks");
+  hid_t tasks = H5Acreate2(file, "tasks", variable, list, H5P_DEFAULT, H5P_DEFAULT);
+  const char* task_names[] = {"cls", "cap"};
+  ASSERT_GE(H5Awrite(tasks, variable, task_names), 0);
+  // As h5py writes numpy.array([b"zero", b"one", b"two"]): width 4, null-padded, "zero" fills it.
+  hid_t padded = H5Tcopy(H5T_C_S1);
+  H5Tset_size(padded, 4);
+  H5Tset_strpad(padded, H5T_STR_NULLPAD);
+  const hsize_t three = 3;
+  hid_t classes_space = H5Screate_simple(1, &three, nullptr);
+  H5Adelete(file, "class_names");
+  hid_t classes = H5Acreate2(file, "class_names", padded, classes_space, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(H5Awrite(classes, padded, "zeroone\0two\0"), 0);
+  for (hid_t attribute : {name, tasks, classes}) H5Aclose(attribute);
+  for (hid_t space : {scalar, list, classes_space}) H5Sclose(space);
+  for (hid_t type : {fixed, variable, padded}) H5Tclose(type);
+  H5Fclose(file);
+
+  DatasetReader reader(tmp / "ds");
+  EXPECT_EQ(reader.info().name, "ascii");  // fixed-length strings lose their space padding
+  EXPECT_EQ(reader.info().tasks, (std::vector<std::string>{"cls", "cap"}));
+  EXPECT_EQ(reader.info().class_names, (std::vector<std::string>{"zero", "one", "two"}));
+  EXPECT_TRUE(validate_dataset(tmp / "ds").empty());
+}
+
+// Found by tests/fuzz/fuzz_dataset: a header declaring exabytes made the reader allocate for them
+// (std::bad_alloc escaped). Here /public/label declares 2^40 rows and stores none.
+TEST(DatasetFormat, AShapeFarBeyondTheStoredBytesIsRefused) {
+  TempDir tmp;
+  write_dataset(tmp / "ds", varied_clients(2), 1, make_samples(3, 1), {});
+  hid_t file = H5Fopen((tmp / "ds" / "meta.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(H5Ldelete(file, "/public/label", H5P_DEFAULT), 0);
+  const hsize_t rows = hsize_t{1} << 40, chunk = 1024;
+  hid_t space = H5Screate_simple(1, &rows, nullptr);
+  hid_t create = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(create, 1, &chunk);
+  hid_t label = H5Dcreate2(file, "/public/label", H5T_STD_I32LE, space, H5P_DEFAULT, create, H5P_DEFAULT);
+  ASSERT_GE(label, 0);
+  H5Dclose(label);
+  H5Pclose(create);
+  H5Sclose(space);
+  H5Fclose(file);
+
+  DatasetReader reader(tmp / "ds");
+  try {
+    reader.read_split("public");
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("meta.h5:/public/label: shape [1099511627776] declares 4398046511104 bytes, "
+                                         "but the file stores 0 bytes for it"),
+              std::string::npos)
+        << e.what();
+  }
+  const auto violations = validate_dataset(tmp / "ds");
+  EXPECT_TRUE(std::any_of(violations.begin(), violations.end(), [](const Violation& v) {
+    return v.message.find("declares 4398046511104 bytes") != std::string::npos;
+  }));
+}
+
 }  // namespace
 }  // namespace fedvlm::data

@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <array>
 #include <fstream>
 
 #include "data_test_support.hpp"
@@ -126,6 +128,23 @@ TEST(Tokenizer, SerializedAndFileModelsEncodeIdentically) {
   EXPECT_THROW(Tokenizer::from_file(tmp / "missing.model"), InputError);
   std::vector<std::uint8_t> garbage{1, 2, 3};
   EXPECT_THROW(Tokenizer::from_serialized(garbage), InputError);
+}
+
+// Found by tests/fuzz/fuzz_dataset_fields: a model whose one-character piece became a NUL byte
+// made SentencePiece throw (darts_clone: "zero-length key") through the plugin's C ABI.
+TEST(Tokenizer, AModelSentencePieceThrowsOnIsAnInputError) {
+  std::vector<std::uint8_t> model = small_tokenizer().serialized();
+  // A one-character piece with a score: ModelProto.pieces (0a 08), piece (0a 01 X), score (15 ....).
+  const std::array<std::uint8_t, 4> piece_start = {0x0a, 0x08, 0x0a, 0x01};
+  auto at = std::search(model.begin(), model.end(), piece_start.begin(), piece_start.end());
+  ASSERT_NE(at, model.end());
+  at[4] = 0;
+  try {
+    Tokenizer::from_serialized(model);
+    FAIL() << "a model with an empty piece was loaded";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("zero-length key"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

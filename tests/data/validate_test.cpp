@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <functional>
+#include <limits>
 
 #include "data_test_support.hpp"
 #include "fedvlm/data/inspect.hpp"
@@ -200,6 +201,33 @@ TEST_F(Validate, WrongFormatAttributeStopsAtMeta) {
   H5Fclose(f);
   expect_violation("meta.h5", "/", "not a fedvlm dataset");
   EXPECT_EQ(validate_dataset(dir()).size(), 1u);
+}
+
+// Found by tests/fuzz/fuzz_dataset_fields: the validator subtracted client pointers near int64's
+// limits (signed overflow) before it knew they were out of order.
+TEST_F(Validate, ClientPointersAtTheLimitsOfInt64AreReported) {
+  edit<std::int64_t>(file("shard-00000.h5"), "/train/client_ptr", H5T_NATIVE_INT64, H5T_STD_I64LE,
+                     [](auto& p) { p[1] = std::numeric_limits<std::int64_t>::min(); });
+  expect_violation("shard-00000.h5", "/train/client_ptr", "client_ptr[1] = -9223372036854775808 < client_ptr[0] = 0");
+}
+
+// Found by tests/fuzz/fuzz_dataset_fields: the number of shards (largest index + 1) overflowed
+// int32, and the validator then looked for every shard file up to it.
+TEST_F(Validate, AShardIndexOfInt32MaxIsOneMissingShard) {
+  edit<std::int32_t>(file("meta.h5"), "/clients/shard", H5T_NATIVE_INT32, H5T_STD_I32LE,
+                     [](auto& s) { s.back() = std::numeric_limits<std::int32_t>::max(); });
+  EXPECT_EQ(DatasetReader(dir()).info().num_shards, std::int64_t{1} << 31);
+  expect_violation("shard-2147483647.h5", "/", "missing shard file");
+  expect_violation("shard-00001.h5", "/train/client_id", "client_id[1] = 3 but meta.h5:/clients/shard[3] = 2147483647");
+}
+
+// Found by tests/fuzz/fuzz_dataset_fields: the statistics indexed the labels through client
+// pointers they did not check (a read past the end of the label array).
+TEST_F(Validate, StatisticsRefuseClientPointersBeyondTheSamples) {
+  edit<std::int64_t>(file("shard-00000.h5"), "/train/client_ptr", H5T_NATIVE_INT64, H5T_STD_I64LE,
+                     [](auto& p) { p[1] = 1000; });
+  DatasetReader reader(dir());
+  EXPECT_THROW(dataset_statistics(reader), InputError);
 }
 
 }  // namespace

@@ -203,5 +203,34 @@ TEST(LlavaRecords, BoxAnswersParseOnlyWithFourNumbers) {
   EXPECT_FALSE(parse_box_answer("no box here"));
 }
 
+// Found by tests/fuzz/fuzz_llava_json: nlohmann refuses a number beyond double's range with
+// out_of_range, not parse_error, and it escaped as a non-fedvlm exception.
+TEST(LlavaRecords, NumberBeyondDoubleRangeIsMalformedJson) {
+  TempDir temp;
+  write_text(temp / "big.json", R"([{"id": 1.5e999, "image": "a.png", "conversations": []}])");
+  try {
+    read_llava_json(temp / "big.json");
+    FAIL() << "a number beyond double's range was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("big.json: malformed JSON: number overflow parsing '1.5e999'"), std::string::npos)
+        << e.what();
+  }
+}
+
+// Found by tests/fuzz/fuzz_llava_json: a "from" that is not a string threw nlohmann's type_error.
+TEST(LlavaRecords, TurnsWithoutAStringSpeakerAreSkipped) {
+  TempDir temp;
+  write_text(temp / "turns.json", R"([
+    {"image": "a.png", "conversations": [{"from": 5, "value": "x"}, {"from": "human", "value": "q"},
+                                         {"from": null, "value": "y"}, {"from": "gpt", "value": "a"}]},
+    {"image": "b.png", "conversations": [{"from": ["human"], "value": "q"}, {"from": "gpt", "value": "a"}]}])");
+  const auto records = read_llava_json(temp / "turns.json");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].problem, "");
+  EXPECT_EQ(records[0].prompt, "q");
+  EXPECT_EQ(records[0].answer, "a");
+  EXPECT_EQ(records[1].problem, "has no \"human\" turn");
+}
+
 }  // namespace
 }  // namespace fedvlm::prep

@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,6 +52,21 @@ class TextIterator : public sentencepiece::SentenceIterator {
   std::string current_;
 };
 
+// No exception may cross the C ABI, and SentencePiece throws some: darts_clone refuses a
+// corrupt model's piece that starts with a NUL byte with Darts::Details::Exception (found by
+// tests/fuzz/fuzz_dataset_fields). Returns -1 with the message in *error.
+template <class Body>
+int guarded(char** error, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    if (error != nullptr) *error = copy_out(std::string("SentencePiece threw: ") + e.what());
+  } catch (...) {
+    if (error != nullptr) *error = copy_out("SentencePiece threw an exception of unknown type");
+  }
+  return -1;
+}
+
 }  // namespace
 
 extern "C" {
@@ -69,24 +85,27 @@ __attribute__((visibility("default"))) int fedvlm_spm_train(const char* const* t
       {"eos_id", std::to_string(special_ids[2])}, {"unk_id", std::to_string(special_ids[3])},
       {"num_threads", "1"},             {"minloglevel", "2"},  // quiet; one thread keeps training deterministic
       {"max_sentence_length", "65536"}, {"model_prefix", ""}};
-  sentencepiece::SetRandomGeneratorSeed(seed);
-  TextIterator iterator(texts, lengths, count);
-  std::string serialized;
-  auto status = sentencepiece::SentencePieceTrainer::Train(options, &iterator, &serialized);
-  if (!status.ok()) return fail(status, error);
-  *model = copy_out(serialized, model_size);
-  return 0;
+  return guarded(error, [&] {
+    sentencepiece::SetRandomGeneratorSeed(seed);
+    TextIterator iterator(texts, lengths, count);
+    std::string serialized;
+    auto status = sentencepiece::SentencePieceTrainer::Train(options, &iterator, &serialized);
+    if (!status.ok()) return fail(status, error);
+    *model = copy_out(serialized, model_size);
+    return 0;
+  });
 }
 
 __attribute__((visibility("default"))) void* fedvlm_spm_load(const char* model, std::size_t size, char** error) {
-  auto* processor = new sentencepiece::SentencePieceProcessor();
-  auto status = processor->LoadFromSerializedProto(std::string_view(model, size));
-  if (!status.ok()) {
-    delete processor;
-    fail(status, error);
-    return nullptr;
-  }
-  return processor;
+  void* loaded = nullptr;
+  guarded(error, [&] {
+    auto processor = std::make_unique<sentencepiece::SentencePieceProcessor>();
+    auto status = processor->LoadFromSerializedProto(std::string_view(model, size));
+    if (!status.ok()) return fail(status, error);
+    loaded = processor.release();
+    return 0;
+  });
+  return loaded;
 }
 
 __attribute__((visibility("default"))) void fedvlm_spm_destroy(void* handle) {
@@ -105,22 +124,26 @@ __attribute__((visibility("default"))) void fedvlm_spm_info(void* handle, int* v
 
 __attribute__((visibility("default"))) int fedvlm_spm_encode(void* handle, const char* text, std::size_t size,
                                                              int** ids, std::size_t* count, char** error) {
-  std::vector<int> out;
-  auto status = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Encode(std::string_view(text, size), &out);
-  if (!status.ok()) return fail(status, error);
-  *ids = static_cast<int*>(std::malloc(std::max<std::size_t>(out.size(), 1) * sizeof(int)));
-  std::memcpy(*ids, out.data(), out.size() * sizeof(int));
-  *count = out.size();
-  return 0;
+  return guarded(error, [&] {
+    std::vector<int> out;
+    auto status = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Encode(std::string_view(text, size), &out);
+    if (!status.ok()) return fail(status, error);
+    *ids = static_cast<int*>(std::malloc(std::max<std::size_t>(out.size(), 1) * sizeof(int)));
+    std::memcpy(*ids, out.data(), out.size() * sizeof(int));
+    *count = out.size();
+    return 0;
+  });
 }
 
 __attribute__((visibility("default"))) int fedvlm_spm_decode(void* handle, const int* ids, std::size_t count,
                                                              char** text, std::size_t* size, char** error) {
-  std::string out;
-  auto status = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Decode(std::vector<int>(ids, ids + count), &out);
-  if (!status.ok()) return fail(status, error);
-  *text = copy_out(out, size);
-  return 0;
+  return guarded(error, [&] {
+    std::string out;
+    auto status = static_cast<sentencepiece::SentencePieceProcessor*>(handle)->Decode(std::vector<int>(ids, ids + count), &out);
+    if (!status.ok()) return fail(status, error);
+    *text = copy_out(out, size);
+    return 0;
+  });
 }
 
 __attribute__((visibility("default"))) void fedvlm_spm_piece(void* handle, int id, char** text, std::size_t* size) {
