@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # build
   cmake g++ make ccache pkg-config git
+  # the libFuzzer harnesses (tests/fuzz, ctest label fuzz): clang, libFuzzer and the sanitizers
+  clang libclang-rt-14-dev
   # libraries
   libtorch-dev libopenblas0-pthread libopenmpi-dev openmpi-bin libhdf5-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev libsentencepiece-dev libtomlplusplus-dev nlohmann-json3-dev libstb-dev zlib1g-dev
