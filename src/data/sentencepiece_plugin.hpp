@@ -24,8 +24,13 @@ struct SentencePiecePlugin {
   void (*piece)(void* processor, int id, char** text, std::size_t* size);
   void (*free)(void* pointer);
 
-  // Copies and releases a plugin-owned message.
-  std::string take_string(char* text) const;
+  // Copies and releases a plugin-owned message (with the plugin's own free).
+  std::string take_string(char* text) const {
+    if (text == nullptr) return "unknown error";
+    std::string out(text);
+    free(text);
+    return out;
+  }
 };
 
 // Loads the plugin on first use (thread-safe); throws fedvlm::Error naming every path tried.

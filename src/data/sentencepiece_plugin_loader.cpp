@@ -66,13 +66,6 @@ SentencePiecePlugin load_plugin() {
 
 }  // namespace
 
-std::string SentencePiecePlugin::take_string(char* text) const {
-  if (text == nullptr) return "unknown error";
-  std::string out(text);
-  free(text);
-  return out;
-}
-
 const SentencePiecePlugin& sentencepiece_plugin() {
   static const SentencePiecePlugin plugin = load_plugin();  // thread-safe initialization
   return plugin;

@@ -13,6 +13,7 @@
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/fl/algorithm.hpp"
 #include "fedvlm/fl/robustness.hpp"
+#include "support/input_error.hpp"
 
 using namespace fedvlm;
 
@@ -39,15 +40,7 @@ Config robust_config(const std::string& algorithm, const std::string& aggregator
   return config;
 }
 
-template <class F>
-std::string input_error(F&& action) {
-  try {
-    action();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test_support::input_error;
 
 TEST(RobustAggregators, MedianIsTheMiddleValueOrTheMeanOfTheTwoMiddleOnes) {
   expect_close(fl::coordinate_median(matrix({{1, 10}, {3, -2}, {2, 5}})), vec({2, 5}));

@@ -20,13 +20,6 @@ void fedvlm_spm_free(void* pointer);
 
 namespace fedvlm::data {
 
-std::string SentencePiecePlugin::take_string(char* text) const {
-  if (text == nullptr) return "unknown error";
-  std::string out(text);
-  free(text);
-  return out;
-}
-
 const SentencePiecePlugin& sentencepiece_plugin() {
   static const SentencePiecePlugin plugin{fedvlm_spm_train,  fedvlm_spm_load,   fedvlm_spm_destroy, fedvlm_spm_info,
                                           fedvlm_spm_encode, fedvlm_spm_decode, fedvlm_spm_piece,   fedvlm_spm_free};

@@ -16,6 +16,7 @@
 #include "fedvlm/sim/algorithms.hpp"
 #include "fedvlm/sim/client_group_trainer.hpp"
 #include "federation_fixture.hpp"
+#include "support/input_error.hpp"
 
 using namespace fedvlm;
 
@@ -31,16 +32,7 @@ Config dp_config(const std::string& algorithm, double clip, double noise = 0.0) 
   return config;
 }
 
-// The message of the InputError `action` throws, or "" if none.
-template <class F>
-std::string input_error(F&& action) {
-  try {
-    action();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
+using test_support::input_error;
 
 TEST(DpClipScale, ScalesOnlyUpdatesLongerThanTheClipNorm) {
   EXPECT_EQ(fl::dp_clip_scale(0.5, 1.0), 1.0);
