@@ -1,4 +1,5 @@
 #include <memory>
+#include <vector>
 
 #include "commands/commands.hpp"
 #include "fashion/fashion_builder.hpp"
@@ -8,6 +9,8 @@ namespace fedvlm::prep {
 
 void add_fashion_command(CLI::App& app) {
   auto options = std::make_shared<FashionOptions>();
+  auto ground_side = std::make_shared<std::vector<double>>(
+      std::vector<double>{options->ground.min_side, options->ground.max_side});
   auto* command = app.add_subcommand(
       "fashion",
       "Build a multimodal federation (cls, cap, vqa, ground) from the Fashion-MNIST IDX files. "
@@ -31,6 +34,15 @@ void add_fashion_command(CLI::App& app) {
   command->add_option("--train-samples", options->train_samples, "Train images to use (0 = all 60,000)")->capture_default_str();
   command->add_option("--test-samples", options->test_samples, "Test images to use (0 = all 10,000)")->capture_default_str();
   command->add_option("--image-size", options->image_size, "Side of the square grayscale canvas")->capture_default_str();
+  command->add_option("--ground-side", *ground_side,
+                      "Grounding images: each item's longer side is a uniform fraction in [MIN, MAX] of the image side "
+                      "(MIN,MAX; the default gives 8-14 pixel items on 32-pixel images)")
+      ->delimiter(',')
+      ->expected(2)
+      ->capture_default_str();
+  command->add_option("--ground-items", options->ground.max_items,
+                      "Grounding images hold 2 to this many items of distinct classes")
+      ->capture_default_str();
   command->add_option("--vocab-size", options->vocab_size, "SentencePiece vocabulary size (an upper bound)")->capture_default_str();
   command->add_option("--tokenizer", options->tokenizer, "Use this SentencePiece .model instead of training one");
   command->add_option("--shards", options->shards,
@@ -44,7 +56,9 @@ void add_fashion_command(CLI::App& app) {
   command->add_flag("--force", options->force, "Replace an existing output directory");
   options->partition.method = "dirichlet";
   add_partition_options(*command, options->partition);
-  command->callback([options, command] {
+  command->callback([options, command, ground_side] {
+    options->ground.min_side = ground_side->at(0);
+    options->ground.max_side = ground_side->at(1);
     // Population mode samples with replacement: the per-class `dirichlet` default does not apply.
     if (!options->samples_per_client.empty() && command->count("--partition") == 0) options->partition.method = "iid";
     const auto summary = build_fashion(*options);

@@ -89,7 +89,7 @@ std::vector<TextSample> render(const RenderJob& job, const FashionOptions& optio
       const auto task = static_cast<std::uint8_t>(tasks.size() == 1 ? 0 : task_rng.below(tasks.size()));
       Rng rng(StreamKey{options.partition.seed, "prep-render", job.code, item});
       try {
-        auto sample = render_fashion_sample(source, tasks[task], item, job.items, options.image_size, rng);
+        auto sample = render_fashion_sample(source, tasks[task], item, job.items, options.image_size, rng, options.ground);
         sample.task = task;
         rendered[static_cast<std::size_t>(i)] = std::move(sample);
       } catch (const Error& error) {
@@ -111,6 +111,7 @@ std::vector<TextSample> render(const RenderJob& job, const FashionOptions& optio
 void check_options(const FashionOptions& options) {
   if (options.image_size < 16 || options.image_size > 1024)
     throw InputError(fmt::format("--image-size must be in [16, 1024], got {}", options.image_size));
+  check_ground_layout(options.ground);
   if (!(options.public_fraction >= 0.0 && options.public_fraction < 1.0))
     throw InputError(fmt::format("--public-fraction must be in [0, 1), got {}", options.public_fraction));
   if (options.on_error != "fail" && options.on_error != "skip")
@@ -143,7 +144,7 @@ FederationSummary write_fashion_population(const FashionOptions& options, Federa
   log::info("population: {} clients, {} samples drawn with replacement from {} pool images, {} shards", options.clients,
             std::accumulate(sizes.begin(), sizes.end(), std::int64_t{0}), pool.size(), std::min(spec.shards, options.clients));
   FashionPopulation population{train.source(), pool, sizes, tasks, options.partition, options.image_size, options.threads,
-                               options.on_error == "skip"};
+                               options.on_error == "skip", options.ground};
   FashionPopulationRenderer renderer(std::move(population));
   auto summary = write_population(spec, splits, sizes,
                                   [&](std::int64_t first, std::int64_t end) { return renderer.render(first, end); });
@@ -203,6 +204,9 @@ FashionSummary build_fashion(const FashionOptions& options) {
   spec.force = options.force;
   spec.extra_attributes["source"] = options.source.string();
   spec.extra_attributes["public_fraction"] = fmt::format("{}", options.public_fraction);
+  spec.extra_attributes["ground_layout"] =
+      fmt::format("{} items, longer side {}-{} of the image", options.ground.max_items == 2 ? std::string("2") : fmt::format("2-{}", options.ground.max_items),
+                  options.ground.min_side, options.ground.max_side);
   summary.federation = population ? write_fashion_population(options, spec, splits, train, client_items, tasks, summary.skipped)
                                   : write_federation(spec, splits);
   if (summary.skipped > 0) log::warn("skipped {} unusable Fashion-MNIST items (--on-error skip)", summary.skipped);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <string>
 
+#include "fashion/fashion_tasks.hpp"
 #include "federation.hpp"
 #include "partition/partitioner.hpp"
 
@@ -27,6 +28,7 @@ struct FashionOptions {
   std::int64_t train_samples = 0;  // 0: all 60,000
   std::int64_t test_samples = 0;   // 0: all 10,000
   int image_size = 32;
+  GroundLayout ground;             // grounding canvases: item count and sizes
   int vocab_size = 256;
   std::filesystem::path tokenizer;
   std::string samples_per_client;  // empty: partition the pool; else population mode (population/samples_per_client.hpp)

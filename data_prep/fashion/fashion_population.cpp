@@ -31,7 +31,7 @@ std::vector<TextSample> FashionPopulationRenderer::render_client(std::int64_t cl
     const auto task = static_cast<std::uint8_t>(p.tasks.size() == 1 ? 0 : task_rng.below(p.tasks.size()));
     Rng rng(StreamKey{seed, "prep-pop-render", client, index});
     try {
-      samples.push_back(render_fashion_sample(p.source, p.tasks[task], items[i], p.pool, p.image_size, rng));
+      samples.push_back(render_fashion_sample(p.source, p.tasks[task], items[i], p.pool, p.image_size, rng, p.ground));
       samples.back().task = task;
     } catch (const Error&) {
       if (!p.skip_errors) throw;

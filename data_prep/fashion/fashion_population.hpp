@@ -27,6 +27,7 @@ struct FashionPopulation {
   int image_size = 32;
   int threads = 0;
   bool skip_errors = false;             // --on-error skip: drop a sample that fails to render, count it
+  GroundLayout ground;
 };
 
 class FashionPopulationRenderer {

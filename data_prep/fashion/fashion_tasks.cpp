@@ -92,11 +92,11 @@ TextSample single_item_sample(const FashionSource& source, std::string_view task
   return sample;
 }
 
-// Up to two more items whose classes differ from each other and from `item`'s.
+// 1 to max_items - 1 more items whose classes differ from each other and from `item`'s.
 std::vector<std::int64_t> pick_ground_items(const FashionSource& source, std::int64_t item,
-                                            std::span<const std::int64_t> pool, Rng& rng) {
+                                            std::span<const std::int64_t> pool, int max_items, Rng& rng) {
   std::vector<std::int64_t> items{item};
-  const auto wanted = static_cast<std::size_t>(2 + rng.below(2));
+  const auto wanted = static_cast<std::size_t>(2 + rng.below(static_cast<std::uint64_t>(max_items - 1)));
   for (int attempt = 0; attempt < 64 && items.size() < wanted && !pool.empty(); ++attempt) {
     const auto candidate = pool[static_cast<std::size_t>(rng.below(pool.size()))];
     const bool distinct = std::none_of(items.begin(), items.end(), [&](std::int64_t other) {
@@ -111,12 +111,13 @@ bool overlaps(const PixelBox& a, const PixelBox& b) {
   return a.x0 <= b.x1 + kGroundGap && b.x0 <= a.x1 + kGroundGap && a.y0 <= b.y1 + kGroundGap && b.y0 <= a.y1 + kGroundGap;
 }
 
-TextSample ground_sample(const FashionSource& source, std::int64_t item, std::span<const std::int64_t> pool, int side, Rng& rng) {
-  const auto items = pick_ground_items(source, item, pool, rng);
+TextSample ground_sample(const FashionSource& source, std::int64_t item, std::span<const std::int64_t> pool, int side,
+                         const GroundLayout& layout, Rng& rng) {
+  const auto items = pick_ground_items(source, item, pool, layout.max_items, rng);
   // Sizes shrink until every item finds a free spot; 4-pixel items always fit on a >= 16 canvas.
   for (double shrink = 1.0;; shrink *= 0.8) {
-    const int max_side = std::max(4, static_cast<int>(std::lround(0.45 * side * shrink)));
-    const int min_side = std::max(4, static_cast<int>(std::lround(0.25 * side * shrink)));
+    const int max_side = std::max(4, static_cast<int>(std::lround(layout.max_side * side * shrink)));
+    const int min_side = std::max(4, static_cast<int>(std::lround(layout.min_side * side * shrink)));
     Canvas canvas(side);
     std::vector<PixelBox> placed;
     for (const auto member : items) {
@@ -150,10 +151,20 @@ TextSample ground_sample(const FashionSource& source, std::int64_t item, std::sp
 
 }  // namespace
 
+void check_ground_layout(const GroundLayout& layout) {
+  if (!(layout.min_side > 0.0 && layout.min_side <= layout.max_side && layout.max_side <= 1.0))
+    throw InputError(fmt::format("--ground-side {},{}: need 0 < MIN <= MAX <= 1 (fractions of the image side)",
+                                 layout.min_side, layout.max_side));
+  if (layout.max_items < 2 || layout.max_items > static_cast<int>(kFashionClasses.size()))
+    throw InputError(fmt::format("--ground-items must be in [2, {}] (items of distinct classes), got {}",
+                                 kFashionClasses.size(), layout.max_items));
+}
+
 TextSample render_fashion_sample(const FashionSource& source, std::string_view task, std::int64_t item,
-                                 std::span<const std::int64_t> extra_pool, int canvas_size, Rng& rng) {
+                                 std::span<const std::int64_t> extra_pool, int canvas_size, Rng& rng,
+                                 const GroundLayout& ground) {
   FEDVLM_CHECK(item >= 0 && item < source.images->count, "item {} outside [0, {})", item, source.images->count);
-  if (task == "ground") return ground_sample(source, item, extra_pool, canvas_size, rng);
+  if (task == "ground") return ground_sample(source, item, extra_pool, canvas_size, ground, rng);
   FEDVLM_CHECK(task == "cls" || task == "cap" || task == "vqa", "unknown fashion task '{}'", task);
   return single_item_sample(source, task, item, canvas_size, rng);
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <optional>
 #include <sstream>
 
@@ -213,6 +214,49 @@ TEST_F(FashionDataset, FailedBuildLeavesNothingBehind) {
   EXPECT_FALSE(std::filesystem::exists(options.out));
   for (const auto& entry : std::filesystem::directory_iterator(temp_->path()))
     EXPECT_TRUE(entry.path().filename() == "fashion" || entry.path().filename() == "single-thread") << "left behind: " << entry.path();
+}
+
+TEST_F(FashionDataset, GroundLayoutSetsTheReferredItemsSize) {
+  // Grounding images only; the referred item's longer side (measured from its stored box) stays
+  // within --ground-side of the 32-pixel side, and the default's items are smaller.
+  auto long_sides = [](const GroundLayout& layout) {
+    testing::TempDir temp;
+    FashionOptions options = small_options(temp / "ground");
+    options.tasks = "ground";
+    options.ground = layout;
+    build_fashion(options);
+    const auto samples = data::DatasetReader(options.out).read_split("test");
+    std::vector<double> sides;
+    for (std::int64_t i = 0; i < samples.size(); ++i) {
+      const auto box = samples.box_of(i);
+      sides.push_back(32.0 * std::max(box[2] - box[0], box[3] - box[1]));
+    }
+    return sides;
+  };
+  const auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / v.size(); };
+  const auto large = long_sides(GroundLayout{.min_side = 0.5, .max_side = 0.6, .max_items = 2});
+  const auto standard = long_sides(GroundLayout{});
+  for (const double side : large) EXPECT_LE(side, 0.6 * 32 + 0.5);
+  for (const double side : standard) EXPECT_LE(side, 0.45 * 32 + 0.5);
+  EXPECT_GT(mean(large), 13.0);  // items below threshold brightness at their edges measure a little smaller
+  EXPECT_LT(mean(standard), 12.0);
+}
+
+TEST(FashionGroundLayout, OutOfRangeValuesNameTheOption) {
+  for (const auto& [layout, option] : std::vector<std::pair<GroundLayout, std::string>>{
+           {GroundLayout{.min_side = 0.5, .max_side = 0.4}, "--ground-side"},
+           {GroundLayout{.min_side = 0.0, .max_side = 0.4}, "--ground-side"},
+           {GroundLayout{.min_side = 0.5, .max_side = 1.2}, "--ground-side"},
+           {GroundLayout{.max_items = 1}, "--ground-items"},
+           {GroundLayout{.max_items = 11}, "--ground-items"}}) {
+    try {
+      check_ground_layout(layout);
+      ADD_FAILURE() << "expected InputError for " << option;
+    } catch (const InputError& error) {
+      EXPECT_NE(std::string(error.what()).find(option), std::string::npos) << error.what();
+    }
+  }
+  EXPECT_NO_THROW(check_ground_layout(GroundLayout{}));
 }
 
 }  // namespace
