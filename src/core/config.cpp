@@ -334,6 +334,9 @@ void validate(const Config& c) {
   if (-m.vision_select_layer > m.vision_layers)
     fail("model.vision_select_layer", fmt::format("model.vision_select_layer = {} but the encoder has {} layers",
                                                   m.vision_select_layer, m.vision_layers));
+  if (m.kind == "encoder" && m.vision_stem == "conv" && (m.patch_size < 2 || (m.patch_size & (m.patch_size - 1)) != 0))
+    fail("model.vision_stem", fmt::format("model.vision_stem = \"conv\" halves the image per convolution, so "
+                                          "model.patch_size must be a power of 2 and at least 2; got {}", m.patch_size));
   const std::string& strategy = c.finetune.strategy;
   if (m.kind == "encoder-free" && strategy != "full" && strategy != "F-L")
     fail("finetune.strategy", fmt::format("finetune.strategy = \"{}\" needs a connector; encoder-free models train "

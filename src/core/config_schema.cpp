@@ -55,6 +55,11 @@ std::vector<Param> build_schema() {
             {.choices = {"linear", "mlp2x_gelu", "mlp6x_gelu"}}),
       param("model.patch_size", &C::model, &ModelConfig::patch_size,
             "Square patch side in pixels; must divide the dataset's image height and width.", positive),
+      param("model.vision_stem", &C::model, &ModelConfig::vision_stem,
+            "How the ViT embeds patches: linear (one Linear per non-overlapping patch) or conv (log2(patch_size) "
+            "3x3 stride-2 convolutions over the whole image, GELU between, widths doubling up to model.vision_dim; "
+            "needs a power-of-2 patch_size).",
+            {.choices = {"linear", "conv"}}),
       param("model.vision_dim", &C::model, &ModelConfig::vision_dim, "ViT width.", positive),
       param("model.vision_layers", &C::model, &ModelConfig::vision_layers, "ViT blocks.", positive),
       param("model.vision_heads", &C::model, &ModelConfig::vision_heads, "ViT attention heads.", positive),
@@ -154,6 +159,15 @@ std::vector<Param> build_schema() {
       param("pretrain.lr", &C::pretrain, &PretrainConfig::lr, "Pretraining learning rate.", {.min = 0}),
       param("pretrain.flip", &C::pretrain, &PretrainConfig::flip,
             "Vision phase: mirror each image left-right with probability 1/2 (label-preserving augmentation)."),
+      param("pretrain.shift", &C::pretrain, &PretrainConfig::shift,
+            "Vision phase: translate each image by a random whole number of pixels in [-N, N] on each axis (zero "
+            "padding, then a crop of the original size); boxes move with the image. 0: off.", non_negative),
+      param("pretrain.dense_weight", &C::pretrain, &PretrainConfig::dense_weight,
+            "Vision phase: weight of two per-patch losses added to the pooled class loss: each patch's class "
+            "(the labeled item's class where the patch overlaps its box, background where the patch is empty) "
+            "and, for patches whose centre lies in the box, the box edges' offsets from the patch centre "
+            "(smooth L1). Teaches the encoder where items are (grounding). Their heads are not saved. 0: off.",
+            {.min = 0}),
       // [run]
       param("run.dir", &C::run, &RunConfig::dir, "Parent directory of run directories."),
       param("run.name", &C::run, &RunConfig::name,

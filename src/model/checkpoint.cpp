@@ -31,6 +31,13 @@ std::string read_string(torch::serialize::InputArchive& archive, const fs::path&
   return value.toStringRef();
 }
 
+// What a field missing from a checkpoint means: fields added after version 1 was fixed read as
+// the behaviour that came before them, so older bases stay loadable.
+std::string absent_value(const std::string& key) {
+  if (key == "model.vision_stem") return "linear";
+  return "(absent)";
+}
+
 // Opens `path`, checks its format and that its config fields equal `expected`.
 torch::serialize::InputArchive open_checked(const fs::path& path, const std::string& format,
                                             const ConfigFields& expected) {
@@ -55,7 +62,7 @@ torch::serialize::InputArchive open_checked(const fs::path& path, const std::str
   for (const auto& [key, value] : expected) {
     c10::IValue stored;
     const bool present = archive.try_read("config." + key, stored) && stored.isString();
-    const std::string found = present ? stored.toStringRef() : "(absent)";
+    const std::string found = present ? stored.toStringRef() : absent_value(key);
     if (found != value) mismatches.push_back(fmt::format("{}: expected {}, found {}", key, value, found));
   }
   if (!mismatches.empty()) {
@@ -90,6 +97,7 @@ ConfigFields base_config_fields(const VisionLanguageModel& model) {
     fields["model.vision_heads"] = std::to_string(m.vision_heads);
     fields["model.vision_mlp_ratio"] = std::to_string(m.vision_mlp_ratio);
     fields["model.vision_select_layer"] = std::to_string(m.vision_select_layer);
+    fields["model.vision_stem"] = m.vision_stem;
   }
   return fields;
 }

@@ -12,6 +12,7 @@
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/encoder_vlm.hpp"
 #include "fedvlm/model/vision_encoder.hpp"
+#include "fedvlm/model/vision_pretraining.hpp"
 #include "pretrain_progress.hpp"
 
 namespace fedvlm::model {
@@ -101,21 +102,86 @@ double head_accuracy(VisionEncoder& vision, torch::nn::Sequential& head, const d
   return rows.empty() ? 0.0 : static_cast<double>(correct) / static_cast<double>(rows.size());
 }
 
-// Mirrors each image left-right with probability 1/2 (a label-preserving augmentation for the
-// classification phase: the ViT sees twice the views of the few public images).
-torch::Tensor random_flips(const torch::Tensor& images, std::uint64_t seed, std::int64_t step) {
-  auto generator = torch_generator({seed, "pretrain-flip", step, 0});
-  const auto flip = torch::empty({images.size(0), 1, 1, 1}).bernoulli_(0.5, generator).to(torch::kBool);
-  return torch::where(flip, images.flip({3}), images);
+torch::Tensor collate_boxes(const data::Samples& samples, std::span<const std::int64_t> rows) {
+  auto boxes = torch::empty({static_cast<std::int64_t>(rows.size()), 4});
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (std::int64_t k = 0; k < 4; ++k)
+      boxes[static_cast<std::int64_t>(i)][k] = samples.box[static_cast<std::size_t>(4 * rows[i] + k)];
+  return boxes;
+}
+
+torch::Tensor collate_labels(const data::Samples& samples, std::span<const std::int64_t> rows) {
+  std::vector<std::int64_t> labels;
+  for (const auto row : rows) labels.push_back(samples.label[row]);
+  return torch::tensor(labels, torch::kInt64);
+}
+
+// The dense head reads grounding off the encoder: for each labeled image with a box (Fashion's
+// grounding images), the patch scoring highest for the named class proposes its box. Mean IoU
+// with the true box over `rows`; a diagnostic of how much of an item's place the patch features
+// hold, nothing trains on it.
+double dense_ground_iou(VisionEncoder& vision, torch::nn::Sequential& dense_head, const data::Samples& samples,
+                        const std::vector<std::int64_t>& rows, std::int64_t num_classes, std::int64_t columns,
+                        std::int64_t grid_rows) {
+  torch::NoGradGuard no_grad;
+  double total = 0.0;
+  constexpr std::size_t kBatch = 256;
+  for (std::size_t begin = 0; begin < rows.size(); begin += kBatch) {
+    const std::span<const std::int64_t> batch(rows.data() + begin, std::min(kBatch, rows.size() - begin));
+    const auto out = dense_head->forward(vision->forward(collate_images(samples, batch)));  // [B, N, C + 5]
+    const auto labels = collate_labels(samples, batch);
+    const auto scores = out.gather(2, labels.view({-1, 1, 1}).expand({out.size(0), out.size(1), 1})).squeeze(2);
+    const auto best = scores.argmax(1);  // [B]: the patch most sure it shows the named class
+    const auto distances = out.slice(2, num_classes + 1).index({torch::arange(best.size(0)), best});
+    total += box_iou(boxes_from_distances(distances, best, columns, grid_rows), collate_boxes(samples, batch)).sum().item<double>();
+  }
+  return rows.empty() ? 0.0 : total / static_cast<double>(rows.size());
+}
+
+std::vector<std::int64_t> boxed_rows(const data::Samples& samples, std::int64_t limit) {
+  std::vector<std::int64_t> rows;
+  for (std::int64_t i = 0; i < samples.size() && static_cast<std::int64_t>(rows.size()) < limit; ++i)
+    if (samples.label[i] >= 0 && !std::isnan(samples.box[static_cast<std::size_t>(4 * i)])) rows.push_back(i);
+  return rows;
+}
+
+void initialize_head(torch::nn::Sequential& head, std::uint64_t seed, const std::string& purpose) {
+  torch::NoGradGuard no_grad;  // the throwaway heads' init from the run's streams too
+  auto generator = torch_generator({seed, purpose, 0, 0});
+  for (auto& item : head->named_parameters()) {  // "0.*": LayerNorm gain and bias, "1.*": Linear
+    auto& p = item.value();
+    if (p.dim() == 2) {
+      p.copy_(torch::empty(p.sizes()).normal_(0.0, 0.02, generator));
+    } else {
+      p.fill_(item.key() == "0.weight" ? 1.0 : 0.0);
+    }
+  }
+}
+
+// The augmentations pretrain.flip and pretrain.shift ask for, drawn from streams keyed by the step.
+AugmentedImages augment(const Config& config, AugmentedImages batch, std::int64_t step) {
+  const auto seed = static_cast<std::uint64_t>(config.run.seed);
+  const auto size = batch.images.size(0);
+  if (config.pretrain.flip) {
+    auto generator = torch_generator({seed, "pretrain-flip", step, 0});
+    batch = flip_left_right(std::move(batch), torch::empty({size}).bernoulli_(0.5, generator).to(torch::kBool));
+  }
+  if (const auto shift = config.pretrain.shift; shift > 0) {
+    auto generator = torch_generator({seed, "pretrain-shift", step, 0});
+    batch = shift_images(std::move(batch), torch::randint(-shift, shift + 1, {size, 2}, generator, torch::kInt64));
+  }
+  return batch;
 }
 
 void pretrain_vision(const Config& config, EncoderVlm& model, const data::Samples& samples,
                      const data::Samples* held_out, PretrainProgress& progress) {
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
-  std::vector<std::int64_t> labeled;
+  const bool dense = config.pretrain.dense_weight > 0;
+  std::vector<std::int64_t> labeled;  // what the batches are drawn from
   std::int32_t max_label = -1;
   for (std::int64_t i = 0; i < samples.size(); ++i) {
-    if (classification_image(samples, i)) labeled.push_back(i);
+    // Images with a box train the dense losses only; without them, only classification images are drawn.
+    if (dense ? samples.label[i] >= 0 : classification_image(samples, i)) labeled.push_back(i);
     max_label = std::max(max_label, samples.label[i]);
   }
   const bool classify = !labeled.empty();
@@ -125,44 +191,68 @@ void pretrain_vision(const Config& config, EncoderVlm& model, const data::Sample
     std::iota(rows.begin(), rows.end(), 0);
   }
   const auto dim = config.model.vision_dim;
+  const auto num_classes = static_cast<std::int64_t>(max_label) + 1;
+  const auto& shape = samples.image_shape;
+  if (config.pretrain.shift >= std::min(shape.height, shape.width)) {
+    throw InputError(fmt::format("pretrain.shift = {} can move every item off the dataset's {}x{} images; use less "
+                                 "than {}", config.pretrain.shift, shape.height, shape.width,
+                                 std::min(shape.height, shape.width)));
+  }
+  const auto patch = config.model.patch_size, columns = shape.width / patch, grid_rows = shape.height / patch;
   auto vision = model.vision;
   torch::nn::Sequential head(torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})),
-                             torch::nn::Linear(dim, classify ? max_label + 1 : vision->patch_dim()));
-  {
-    torch::NoGradGuard no_grad;  // the throwaway head's init from the run's streams too
-    auto generator = torch_generator({seed, "init-pretrain-head", 0, 0});
-    for (auto& item : head->named_parameters()) {  // "0.*": LayerNorm gain and bias, "1.*": Linear
-      auto& p = item.value();
-      if (p.dim() == 2) {
-        p.copy_(torch::empty(p.sizes()).normal_(0.0, 0.02, generator));
-      } else {
-        p.fill_(item.key() == "0.weight" ? 1.0 : 0.0);
-      }
-    }
-  }
+                             torch::nn::Linear(dim, classify ? num_classes : vision->patch_dim()));
+  initialize_head(head, seed, "init-pretrain-head");
+  // Per patch: C classes + background, then the four box distances.
+  torch::nn::Sequential dense_head(torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})),
+                                   torch::nn::Linear(dim, num_classes + 1 + 4));
+  initialize_head(dense_head, seed, "init-pretrain-dense-head");
   std::vector<torch::Tensor> parameters = vision->parameters();
   for (const auto& p : head->parameters()) parameters.push_back(p);
+  if (dense && classify)
+    for (const auto& p : dense_head->parameters()) parameters.push_back(p);
   for (auto& p : parameters) p.set_requires_grad(true);
   const auto steps = config.pretrain.vision_steps;
   Trainer trainer(parameters, config.pretrain.lr, steps);
   BatchOrder order(rows, config.pretrain.batch_size, seed, "pretrain-vision");
   progress.start_phase("vision", steps);
-  log::info("pretrain vision: {} on {} public images", classify ? fmt::format("{}-class classification", max_label + 1)
-                                                                : std::string("masked-patch reconstruction"),
+  log::info("pretrain vision: {}{} on {} public images",
+            classify ? fmt::format("{}-class classification", num_classes) : std::string("masked-patch reconstruction"),
+            dense && classify ? fmt::format(" + per-patch class and box (weight {})", config.pretrain.dense_weight) : "",
             rows.size());
   for (std::int64_t step = 0; step < steps; ++step) {
     const auto batch_rows = order.next();
-    auto images = collate_images(samples, batch_rows);
     torch::Tensor loss;
     if (classify) {
-      if (config.pretrain.flip) images = random_flips(images, seed, step);
-      std::vector<std::int64_t> targets;
-      for (const auto row : batch_rows) targets.push_back(samples.label[row]);
-      auto logits = head->forward(vision->forward(images).mean(1));
-      loss = torch::nn::functional::cross_entropy(logits, torch::tensor(targets, torch::kInt64));
+      const auto batch = augment(config, {collate_images(samples, batch_rows), collate_boxes(samples, batch_rows)}, step);
+      const auto labels = collate_labels(samples, batch_rows);
+      std::vector<std::int64_t> single;  // classification images: their label names their only item
+      for (std::size_t i = 0; i < batch_rows.size(); ++i)
+        if (classification_image(samples, batch_rows[i])) single.push_back(static_cast<std::int64_t>(i));
+      const auto single_rows = torch::tensor(single, torch::kInt64);
+      const auto features = vision->forward(batch.images);
+      loss = single.empty() ? features.sum() * 0.0
+                            : torch::nn::functional::cross_entropy(head->forward(features.index({single_rows}).mean(1)),
+                                                                   labels.index({single_rows}));
+      if (dense) {
+        // A classification image's box is the extent of its item pixels (it holds one item).
+        auto boxes = batch.boxes.clone();
+        if (!single.empty()) boxes.index_put_({single_rows}, item_boxes(batch.images.index({single_rows})));
+        const auto targets = dense_targets(batch.images, boxes, labels, patch, num_classes);
+        const auto out = dense_head->forward(features);
+        auto dense_loss = torch::nn::functional::cross_entropy(
+            out.slice(2, 0, num_classes + 1).reshape({-1, num_classes + 1}), targets.patch_class.reshape({-1}),
+            torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+        if (targets.box_patch.any().item<bool>()) {
+          dense_loss = dense_loss + torch::nn::functional::smooth_l1_loss(
+                                        out.slice(2, num_classes + 1).index({targets.box_patch}),
+                                        targets.box_distances.index({targets.box_patch}));
+        }
+        loss = loss + config.pretrain.dense_weight * dense_loss;
+      }
     } else {
       auto generator = torch_generator({seed, "pretrain-mask", step, 0});
-      auto patches = patchify(images, config.model.patch_size);
+      auto patches = patchify(collate_images(samples, batch_rows), config.model.patch_size);
       auto masked = torch::empty({patches.size(0), patches.size(1), 1}).bernoulli_(0.5, generator);
       auto predicted = head->forward(vision->forward_patches(patches * (1 - masked)));
       loss = ((predicted - patches).pow(2) * masked).sum() / (masked.sum() * patches.size(2)).clamp_min(1.0);
@@ -180,6 +270,12 @@ void pretrain_vision(const Config& config, EncoderVlm& model, const data::Sample
   progress.note({{"phase", "vision-eval"}, {"split", "test"}, {"accuracy", unseen}});
   log::info("pretrain vision: the head classifies {:.3f} of the public images and {:.3f} of {} test images "
             "(reported only, never trained on)", seen, unseen, unseen_rows.size());
+  if (!dense) return;
+  const auto grounding_rows = boxed_rows(*held_out, kEvalImages);
+  const double iou = dense_ground_iou(vision, dense_head, *held_out, grounding_rows, num_classes, columns, grid_rows);
+  progress.note({{"phase", "vision-eval"}, {"split", "test"}, {"ground_iou", iou}});
+  log::info("pretrain vision: the dense head's box for the named item has mean IoU {:.3f} on {} test grounding images",
+            iou, grounding_rows.size());
 }
 
 void pretrain_language_model(const Config& config, VisionLanguageModel& model, const data::Samples& samples,

@@ -1,5 +1,6 @@
 #include "fedvlm/model/vision_encoder.hpp"
 
+#include <algorithm>
 #include <numeric>
 #include <string>
 
@@ -44,6 +45,29 @@ torch::Tensor patchify(const torch::Tensor& images, std::int64_t patch_size) {
       .reshape({batch, rows * columns, channels * patch_size * patch_size});
 }
 
+torch::Tensor unpatchify(const torch::Tensor& patches, const data::ImageShape& shape, std::int64_t patch_size) {
+  const auto rows = shape.height / patch_size, columns = shape.width / patch_size;
+  return patches.reshape({patches.size(0), rows, columns, shape.channels, patch_size, patch_size})
+      .permute({0, 3, 1, 4, 2, 5})
+      .reshape({patches.size(0), shape.channels, shape.height, shape.width});
+}
+
+torch::nn::Sequential make_conv_stem(std::int64_t channels, std::int64_t dim, std::int64_t patch_size) {
+  std::int64_t convolutions = 0;
+  while ((std::int64_t{1} << convolutions) < patch_size) ++convolutions;
+  FEDVLM_CHECK(patch_size >= 2 && (std::int64_t{1} << convolutions) == patch_size,
+               "a convolutional stem needs a power-of-2 patch size >= 2, got {}", patch_size);
+  torch::nn::Sequential stem;
+  std::int64_t in = channels;
+  for (std::int64_t i = convolutions - 1; i >= 0; --i) {
+    const std::int64_t out = std::max<std::int64_t>(dim >> i, 8);
+    stem->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(2).padding(1)));
+    if (i > 0) stem->push_back(torch::nn::GELU());
+    in = out;
+  }
+  return stem;
+}
+
 VisionBlockImpl::VisionBlockImpl(std::int64_t dim, std::int64_t heads, std::int64_t mlp_ratio) : heads_(heads) {
   attention_norm = register_module("attention_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   qkv = register_module("qkv", torch::nn::Linear(dim, 3 * dim));
@@ -65,7 +89,7 @@ torch::Tensor VisionBlockImpl::forward(const torch::Tensor& x) {
 }
 
 VisionEncoderImpl::VisionEncoderImpl(const ModelConfig& model, const data::ImageShape& shape)
-    : patch_size_(model.patch_size) {
+    : shape_(shape), patch_size_(model.patch_size) {
   check_patchable(shape, model.patch_size);
   FEDVLM_CHECK(model.vision_dim % model.vision_heads == 0, "model.vision_dim={} must be a multiple of model.vision_heads={}",
                model.vision_dim, model.vision_heads);
@@ -77,7 +101,12 @@ VisionEncoderImpl::VisionEncoderImpl(const ModelConfig& model, const data::Image
   num_patches_ = patch_count(shape, model.patch_size);
   patch_dim_ = shape.channels * model.patch_size * model.patch_size;
   layers_used_ = model.vision_layers + 1 + select;  // layers after the selected one are never run
-  patch_embedding = register_module("patch_embedding", torch::nn::Linear(patch_dim_, model.vision_dim));
+  if (model.vision_stem == "conv") {
+    stem = register_module("stem", make_conv_stem(shape.channels, model.vision_dim, model.patch_size));
+  } else {
+    FEDVLM_CHECK(model.vision_stem == "linear", "model.vision_stem must be linear or conv, got \"{}\"", model.vision_stem);
+    patch_embedding = register_module("patch_embedding", torch::nn::Linear(patch_dim_, model.vision_dim));
+  }
   positions = register_parameter("positions", torch::zeros({1, num_patches_, model.vision_dim}));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < model.vision_layers; ++i) {
@@ -86,11 +115,17 @@ VisionEncoderImpl::VisionEncoderImpl(const ModelConfig& model, const data::Image
 }
 
 torch::Tensor VisionEncoderImpl::forward(const torch::Tensor& images) {
-  return forward_patches(patchify(images, patch_size_));
+  if (stem) return encode(stem->forward(images).flatten(2).transpose(1, 2));  // [B, D, H/p, W/p] -> [B, N, D]
+  return encode(patch_embedding->forward(patchify(images, patch_size_)));
 }
 
 torch::Tensor VisionEncoderImpl::forward_patches(const torch::Tensor& patches) {
-  auto x = patch_embedding->forward(patches) + positions;
+  if (stem) return forward(unpatchify(patches, shape_, patch_size_));
+  return encode(patch_embedding->forward(patches));
+}
+
+torch::Tensor VisionEncoderImpl::encode(torch::Tensor tokens) {
+  auto x = tokens + positions;
   for (std::int64_t i = 0; i < layers_used_; ++i) x = blocks[i]->as<VisionBlock>()->forward(x);
   return x;
 }

@@ -171,6 +171,8 @@ void initialize_group(VisionLanguageModel& model, const std::string& group, std:
       values.zero_();
     } else if (name.find("norm.") != std::string::npos) {
       values.fill_(1.0);
+    } else if (parameter.dim() == 4) {  // convolution kernels [out, in, k, k]: He init, the stem's GELUs keep the scale
+      values.normal_(0.0, std::sqrt(2.0 / static_cast<double>(parameter[0].numel())), generator);
     } else if (ends_with(name, ".lora_a")) {
       values.normal_(0.0, 1.0 / std::sqrt(static_cast<double>(parameter.size(1))), generator);
     } else {

@@ -159,6 +159,10 @@ TEST_F(ConfigFiles, CrossFieldRulesAreEnforced) {
                 .find("never trains LoRA"),
             std::string::npos);
   EXPECT_NE(error_of({.overrides = {"local.epochs=0", "local.steps=0"}}).find("would not train"), std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"model.vision_stem=conv", "model.patch_size=6"}}).find("power of 2"), std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"model.vision_stem=conv", "model.patch_size=1"}}).find("model.vision_stem"),
+            std::string::npos);
+  EXPECT_NO_THROW(load_config({.overrides = {"model.vision_stem=conv", "model.patch_size=8"}}));
   EXPECT_NO_THROW(load_config({.overrides = {"model.kind=encoder-free", "finetune.strategy=full"}}));
 }
 

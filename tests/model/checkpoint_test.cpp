@@ -46,6 +46,27 @@ TEST_F(CheckpointTest, WrongConfigIsRejectedNamingEachMismatchedKey) {
   EXPECT_THROW(load_base_checkpoint(dir_ / "base.pt", *wider_images), InputError);
 }
 
+TEST_F(CheckpointTest, ConvStemBaseLoadsIntoAConvStemModelOnly) {
+  auto config = tiny_model();
+  config.vision_stem = "conv";
+  auto source = build_model(config, tiny_lora(), kShape, kVocab, 7);
+  randomize(*source, 0.5, 1);
+  save_base_checkpoint(dir_ / "base.pt", *source, tokenizer_);
+  auto target = build_model(config, tiny_lora(), kShape, kVocab, 8);
+  load_base_checkpoint(dir_ / "base.pt", *target);
+  const auto a = source->parameter_groups().vision, b = target->parameter_groups().vision;
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  auto linear = build_model(tiny_model(), tiny_lora(), kShape, kVocab, 7);
+  try {
+    load_base_checkpoint(dir_ / "base.pt", *linear);
+    FAIL() << "expected InputError";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("model.vision_stem: expected linear, found conv"), std::string::npos)
+        << error.what();
+  }
+}
+
 TEST_F(CheckpointTest, BaseOfAnotherTokenizerOrMissingFileIsRejected) {
   auto model = build_model(tiny_model(), tiny_lora(), kShape, kVocab, 7);
   save_base_checkpoint(dir_ / "base.pt", *model, tokenizer_);

@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/pretrain.hpp"
@@ -118,15 +120,68 @@ TEST_F(PretrainTest, VisionPhaseReportsTheHeadsAccuracyOnPublicAndHeldOutImages)
   EXPECT_DOUBLE_EQ(records[1]["accuracy"].get<double>(), 0.0);
 }
 
-TEST_F(PretrainTest, FlipAugmentationChangesTheVisionPhaseOnly) {
+TEST_F(PretrainTest, FlipShiftAndDenseLossesChangeTheVisionPhaseOnly) {
   auto config = tiny_pretrain_config();
   const auto samples = make_samples(10);
   auto plain = pretrain_and_load(config, samples, "plain");
+  for (const std::string variant : {"flip", "shift", "dense"}) {
+    auto changed = config;
+    if (variant == "flip") changed.pretrain.flip = true;
+    if (variant == "shift") changed.pretrain.shift = 2;
+    if (variant == "dense") changed.pretrain.dense_weight = 1.0;
+    auto other = pretrain_and_load(changed, samples, variant);
+    const auto a = plain->parameter_groups(), b = other->parameter_groups();
+    EXPECT_FALSE(torch::equal(a.vision.front().second, b.vision.front().second)) << variant;
+    for (std::size_t i = 0; i < a.decoder.size(); ++i)
+      EXPECT_TRUE(torch::equal(a.decoder[i].second, b.decoder[i].second)) << variant;
+  }
+}
+
+// Black 8x8 images with one white 4x4 item in patch i % 4, labelled i % 3; every second image
+// also holds a second item and stores the first one's box, as Fashion's grounding images do.
+data::Samples boxed_items(std::int64_t n) {
+  auto samples = make_samples(n);
+  std::fill(samples.images.begin(), samples.images.end(), 0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    auto paint = [&](std::int64_t patch) {
+      for (std::int64_t y = 0; y < 4; ++y)
+        for (std::int64_t x = 0; x < 4; ++x)
+          samples.images[static_cast<std::size_t>(i * 64 + (patch / 2 * 4 + y) * 8 + patch % 2 * 4 + x)] = 255;
+    };
+    const auto patch = i % 4;
+    paint(patch);
+    if (i % 2 == 1) {
+      paint((patch + 1) % 4);
+      const std::array<float, 4> box{patch % 2 * 0.5f, patch / 2 * 0.5f, patch % 2 * 0.5f + 0.5f, patch / 2 * 0.5f + 0.5f};
+      std::copy(box.begin(), box.end(), samples.box.begin() + 4 * i);
+    }
+  }
+  return samples;
+}
+
+TEST_F(PretrainTest, DenseLossesReportGroundingIouAndTheBaseHoldsOnlyTheEncoder) {
+  auto config = tiny_pretrain_config();
+  config.model.vision_stem = "conv";
+  config.pretrain.vision_steps = 20;
+  config.pretrain.lm_steps = 0;
+  config.pretrain.batch_size = 8;
+  config.pretrain.dense_weight = 1.0;
+  config.pretrain.shift = 1;
   config.pretrain.flip = true;
-  auto flipped = pretrain_and_load(config, samples, "flipped");
-  const auto a = plain->parameter_groups(), b = flipped->parameter_groups();
-  EXPECT_FALSE(torch::equal(a.vision.front().second, b.vision.front().second));
-  for (std::size_t i = 0; i < a.decoder.size(); ++i) EXPECT_TRUE(torch::equal(a.decoder[i].second, b.decoder[i].second));
+  PretrainVocabulary vocabulary{kVocab, {}, tokenizer_};
+  const auto held_out = boxed_items(12);
+  pretrain_on_samples(config, boxed_items(16), vocabulary, dir_ / "dense", &held_out);
+  const auto records = eval_records(dir_ / "dense" / "pretrain.jsonl");
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2]["split"], "test");
+  const auto iou = records[2]["ground_iou"].get<double>();
+  EXPECT_GE(iou, 0.0);
+  EXPECT_LE(iou, 1.0);
+  // The base loads into a plain conv-stem model: the throwaway heads were not saved.
+  auto model = build_model(config.model, config.lora, held_out.image_shape, kVocab, 1);
+  EXPECT_EQ(load_base_checkpoint(dir_ / "dense", *model, tokenizer_), tokenizer_);
+  config.pretrain.shift = 8;  // as large as the image: every item could leave it
+  EXPECT_THROW(pretrain_on_samples(config, boxed_items(16), vocabulary, dir_ / "too-far", &held_out), InputError);
 }
 
 TEST_F(PretrainTest, UnlabeledImagesUseMaskedPatchReconstruction) {

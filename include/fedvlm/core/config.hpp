@@ -30,6 +30,7 @@ struct ModelConfig {
   std::string connector = "mlp2x_gelu";  // linear | mlp2x_gelu | mlp6x_gelu
   // Vision encoder (ViT)
   std::int64_t patch_size = 8;
+  std::string vision_stem = "linear";  // patch embedding: "linear" (ViT) or "conv" (stride-2 3x3 convolutions)
   std::int64_t vision_dim = 96;
   std::int64_t vision_layers = 3;
   std::int64_t vision_heads = 4;
@@ -106,6 +107,8 @@ struct PretrainConfig {
   std::int64_t batch_size = 32;
   double lr = 2e-3;
   bool flip = false;                  // mirror images at random in the vision phase
+  std::int64_t shift = 0;             // translate images by up to this many pixels in the vision phase
+  double dense_weight = 0.0;          // weight of the per-patch class and box losses in the vision phase
 };
 
 struct RunConfig {

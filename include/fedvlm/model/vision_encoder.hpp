@@ -1,7 +1,10 @@
-// ViT vision encoder: non-overlapping patches linearly embedded (a stride-p convolution written
-// as patchify + Linear), learned position embeddings, pre-norm transformer blocks. Its output
-// is the patch features of the layer that model.vision_select_layer names (-2: second to last,
-// as LLaVA takes from CLIP), without a class token.
+// ViT vision encoder: one token per p x p patch, learned position embeddings, pre-norm transformer
+// blocks. Its output is the patch features of the layer that model.vision_select_layer names
+// (-2: second to last, as LLaVA takes from CLIP), without a class token. Patches are embedded
+// (model.vision_stem) either linearly (a stride-p convolution written as patchify + Linear) or by
+// a convolutional stem: log2(p) 3x3 stride-2 convolutions over the whole image (Xiao et al. 2021,
+// "Early convolutions help transformers see better"): the same token grid, but features that
+// shift with the item inside a patch and see across patch borders.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,12 @@ std::int64_t patch_count(const data::ImageShape& shape, std::int64_t patch_size)
 
 // [B, C, H, W] -> [B, (H/p)(W/p), C p p], patches in row-major order.
 torch::Tensor patchify(const torch::Tensor& images, std::int64_t patch_size);
+// The inverse of patchify for images of `shape`.
+torch::Tensor unpatchify(const torch::Tensor& patches, const data::ImageShape& shape, std::int64_t patch_size);
+
+// model.vision_stem = "conv": convolutions of kernel 3, stride 2, padding 1, widths doubling up to
+// `dim` (dim / 2^(k-1), ..., dim / 2, dim for k = log2(patch_size)), GELU between them.
+torch::nn::Sequential make_conv_stem(std::int64_t channels, std::int64_t dim, std::int64_t patch_size);
 
 class VisionBlockImpl : public torch::nn::Module {
  public:
@@ -44,11 +53,15 @@ class VisionEncoderImpl : public torch::nn::Module {
   std::int64_t patch_dim() const { return patch_dim_; }
   std::int64_t layers_used() const { return layers_used_; }
 
-  torch::nn::Linear patch_embedding{nullptr};
+  torch::nn::Linear patch_embedding{nullptr};  // vision_stem = "linear"
+  torch::nn::Sequential stem{nullptr};         // vision_stem = "conv"
   torch::Tensor positions;  // [1, N, vision_dim]
   torch::nn::ModuleList blocks{nullptr};
 
  private:
+  torch::Tensor encode(torch::Tensor tokens);  // + positions, then the blocks up to the selected one
+
+  data::ImageShape shape_;
   std::int64_t patch_size_, num_patches_, patch_dim_, layers_used_;
 };
 TORCH_MODULE(VisionEncoder);
