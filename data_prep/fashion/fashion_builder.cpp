@@ -204,9 +204,10 @@ FashionSummary build_fashion(const FashionOptions& options) {
   spec.force = options.force;
   spec.extra_attributes["source"] = options.source.string();
   spec.extra_attributes["public_fraction"] = fmt::format("{}", options.public_fraction);
+  const auto& ground = options.ground;
+  const auto items = ground.max_items == 2 ? std::string("2") : fmt::format("2-{}", ground.max_items);
   spec.extra_attributes["ground_layout"] =
-      fmt::format("{} items, longer side {}-{} of the image", options.ground.max_items == 2 ? std::string("2") : fmt::format("2-{}", options.ground.max_items),
-                  options.ground.min_side, options.ground.max_side);
+      fmt::format("{} items, longer side {}-{} of the image", items, ground.min_side, ground.max_side);
   summary.federation = population ? write_fashion_population(options, spec, splits, train, client_items, tasks, summary.skipped)
                                   : write_federation(spec, splits);
   if (summary.skipped > 0) log::warn("skipped {} unusable Fashion-MNIST items (--on-error skip)", summary.skipped);

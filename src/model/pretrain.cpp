@@ -133,7 +133,8 @@ double dense_ground_iou(VisionEncoder& vision, torch::nn::Sequential& dense_head
     const auto scores = out.gather(2, labels.view({-1, 1, 1}).expand({out.size(0), out.size(1), 1})).squeeze(2);
     const auto best = scores.argmax(1);  // [B]: the patch most sure it shows the named class
     const auto distances = out.slice(2, num_classes + 1).index({torch::arange(best.size(0)), best});
-    total += box_iou(boxes_from_distances(distances, best, columns, grid_rows), collate_boxes(samples, batch)).sum().item<double>();
+    const auto proposed = boxes_from_distances(distances, best, columns, grid_rows);
+    total += box_iou(proposed, collate_boxes(samples, batch)).sum().item<double>();
   }
   return rows.empty() ? 0.0 : total / static_cast<double>(rows.size());
 }

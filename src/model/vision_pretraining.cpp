@@ -111,21 +111,24 @@ DenseTargets dense_targets(const torch::Tensor& images, const torch::Tensor& box
 
 torch::Tensor boxes_from_distances(const torch::Tensor& distances, const torch::Tensor& patch, std::int64_t columns,
                                    std::int64_t rows) {
-  const auto cx = ((patch % columns).to(torch::kFloat32) + 0.5) / static_cast<double>(columns);
-  const auto cy = (torch::div(patch, columns, "floor").to(torch::kFloat32) + 0.5) / static_cast<double>(rows);
+  const auto width = static_cast<double>(columns), height = static_cast<double>(rows);
+  const auto cx = ((patch % columns).to(torch::kFloat32) + 0.5) / width;
+  const auto cy = (torch::div(patch, columns, "floor").to(torch::kFloat32) + 0.5) / height;
   const auto d = distances.to(torch::kFloat32).clamp_min(0.0);
-  return torch::stack({cx - d.select(-1, 0) / static_cast<double>(columns), cy - d.select(-1, 1) / static_cast<double>(rows),
-                       cx + d.select(-1, 2) / static_cast<double>(columns), cy + d.select(-1, 3) / static_cast<double>(rows)},
+  return torch::stack({cx - d.select(-1, 0) / width, cy - d.select(-1, 1) / height, cx + d.select(-1, 2) / width,
+                       cy + d.select(-1, 3) / height},
                       -1);
 }
 
 torch::Tensor box_iou(const torch::Tensor& a, const torch::Tensor& b) {
-  const auto width = (torch::minimum(a.select(-1, 2), b.select(-1, 2)) - torch::maximum(a.select(-1, 0), b.select(-1, 0))).clamp_min(0);
-  const auto height = (torch::minimum(a.select(-1, 3), b.select(-1, 3)) - torch::maximum(a.select(-1, 1), b.select(-1, 1))).clamp_min(0);
+  const auto overlap = [&](std::int64_t low, std::int64_t high) {
+    return (torch::minimum(a.select(-1, high), b.select(-1, high)) - torch::maximum(a.select(-1, low), b.select(-1, low)))
+        .clamp_min(0);
+  };
   const auto area = [](const torch::Tensor& box) {
     return (box.select(-1, 2) - box.select(-1, 0)).clamp_min(0) * (box.select(-1, 3) - box.select(-1, 1)).clamp_min(0);
   };
-  const auto intersection = width * height;
+  const auto intersection = overlap(0, 2) * overlap(1, 3);
   return intersection / (area(a) + area(b) - intersection).clamp_min(1e-12);
 }
 
