@@ -13,11 +13,15 @@ bash tools/install-deps.sh
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc)" --target fedvlm fedvlm-prep
 
-# 24,000 training images: half are the public split the base model pretrains on (its vision
-# encoder needs thousands of images), half are spread over the 10 clients.
+# All 60,000 training images: half are the public split the base model pretrains on (its vision
+# encoder needs tens of thousands of images), half are spread over the 10 clients. Grounding
+# images hold 2 items of 11-19 pixels (docs/datasets.md, Canvas). A data/fashion or
+# runs/pretrain-tiny from before this recipe must be deleted first (the run refuses a base with
+# the old linear patch embedding and says so).
 if [[ ! -f data/fashion/meta.h5 ]]; then
   "$build/fedvlm-prep" fashion --out data/fashion --clients 10 --partition dirichlet --alpha 0.5 \
-    --tasks cls,cap,vqa,ground --train-samples 24000 --public-fraction 0.5 --test-samples 2000 --seed 1
+    --tasks cls,cap,vqa,ground --train-samples 60000 --public-fraction 0.5 --test-samples 2000 \
+    --ground-side 0.35,0.6 --ground-items 2 --seed 1
 fi
 if [[ ! -f runs/pretrain-tiny/base.pt ]]; then
   "$build/fedvlm" pretrain -c configs/pretrain/tiny.toml

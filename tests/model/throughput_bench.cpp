@@ -15,8 +15,9 @@ namespace {
 // The tiny preset's sizes (configs/model/tiny.toml), Fashion-like 1x32x32 images, prompts of
 // ~12 tokens and answers of ~2 (the classification/VQA mix), a 1000-id vocabulary.
 ModelConfig tiny_preset(const std::string& kind) {
-  ModelConfig m;  // config.hpp's defaults are the tiny preset
+  ModelConfig m;  // config.hpp's defaults are the tiny preset's sizes
   m.kind = kind;
+  m.vision_stem = "conv";  // the preset's stem; config.hpp keeps "linear", what bases without the key were
   return m;
 }
 
