@@ -273,6 +273,7 @@ void pretrain_vision(const Config& config, EncoderVlm& model, const data::Sample
             "(reported only, never trained on)", seen, unseen, unseen_rows.size());
   if (!dense) return;
   const auto grounding_rows = boxed_rows(*held_out, kEvalImages);
+  if (grounding_rows.empty()) return;  // a federation without grounding images: nothing to box
   const double iou = dense_ground_iou(vision, dense_head, *held_out, grounding_rows, num_classes, columns, grid_rows);
   progress.note({{"phase", "vision-eval"}, {"split", "test"}, {"ground_iou", iou}});
   log::info("pretrain vision: the dense head's box for the named item has mean IoU {:.3f} on {} test grounding images",

@@ -18,7 +18,9 @@ python=/usr/bin/python3
 "$python" - "$work/runs/pretrain-tiny/pretrain.jsonl" <<'PY' || fail "pretrain.jsonl lacks the vision evaluation"
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-evals = {r["split"]: r["accuracy"] for r in rows if r["phase"] == "vision-eval"}
+evals = {r["split"]: r["accuracy"] for r in rows if r["phase"] == "vision-eval" and "accuracy" in r}
+# A federation without grounding images gets no dense-head grounding row.
+assert not any("ground_iou" in r for r in rows), rows
 assert set(evals) == {"public", "test"}, evals
 assert all(0.0 <= a <= 1.0 for a in evals.values()), evals
 print("pretrain head accuracy:", evals)
