@@ -14,6 +14,11 @@ a warning). Columns, in this order:
     run_dir                  the directory the row came from
 --curves writes the long table of metrics.jsonl instead: run, the config columns, then round,
 phase, task, metric, value, seconds; one row per line of every run's metrics.jsonl.
+--seeds writes one row per configuration instead, its seeds pooled: the swept keys but
+run.seed, `seeds` (how many finished), then for each task's main metric (cls.accuracy,
+ground.iou, vqa.accuracy, cap.cider) and wall_seconds its mean and sample standard deviation
+(n - 1; empty for one seed); --format markdown prints it as the table docs/results.md shows,
+"mean ± std".
 
 Read with pandas.read_csv(FILE) or pandas.read_json(FILE, lines=True).
 """
@@ -23,6 +28,7 @@ import argparse
 import csv
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -62,6 +68,56 @@ def summary_rows(runs: list[Run]) -> tuple[list[str], list[dict]]:
     return fixed + sorted(extra, key=order) + ["run_dir"], rows
 
 
+def seed_rows(runs: list[Run]) -> tuple[list[str], list[dict]]:
+    keys = [key for key in rundirs.swept_keys(runs) if key != "run.seed"]
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(tuple(rundirs.comparable(run.config.get(key)) for key in keys), []).append(run)
+    finals = [{**rundirs.metric_table(run.summary, "final"),
+               "wall_seconds": run.summary.get("wall_seconds")} for run in runs]
+    found = {name for table in finals for name in table}
+    measures = [f"final.{task}.{metric}" for task, metric in rundirs.MAIN_METRIC.items()
+                if f"final.{task}.{metric}" in found] + ["wall_seconds"]
+    table_of = {id(run): table for run, table in zip(runs, finals)}
+    rows = []
+    for members in groups.values():
+        row = {key: members[0].config.get(key) for key in keys}
+        row["seeds"] = len(members)
+        for measure in measures:
+            values = [table_of[id(run)].get(measure) for run in members]
+            values = [float(v) for v in values if isinstance(v, (int, float))]
+            row[f"mean.{measure}"] = statistics.fmean(values) if values else None
+            row[f"std.{measure}"] = statistics.stdev(values) if len(values) > 1 else None
+        rows.append(row)
+    columns = keys + ["seeds"] + [f"{stat}.{m}" for m in measures for stat in ("mean", "std")]
+    return columns, rows
+
+
+def markdown_cell(mean, std, digits: int) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+
+
+def write_markdown(columns: list[str], rows: list[dict], stream) -> None:
+    """The --seeds table as Markdown: varying keys (constant ones left out), seeds, then
+    "mean ± std" per measure; wall time in minutes."""
+    keys = [c for c in columns if not c.startswith(("mean.", "std.")) and c != "seeds"]
+    keys = [k for k in keys if len({rundirs.comparable(row.get(k)) for row in rows}) > 1] or keys[:1]
+    measures = [c.removeprefix("mean.") for c in columns if c.startswith("mean.")]
+    titles = [k.split(".")[-1] for k in keys] + ["seeds"] + [
+        "wall min" if m == "wall_seconds" else m.removeprefix("final.") for m in measures]
+    stream.write("| " + " | ".join(titles) + " |\n|" + "---|" * len(titles) + "\n")
+    for row in rows:
+        cells = [rundirs.short_value(row.get(k)) for k in keys] + [str(row["seeds"])]
+        for m in measures:
+            mean, std = row.get(f"mean.{m}"), row.get(f"std.{m}")
+            if m == "wall_seconds":
+                mean, std = (None if mean is None else mean / 60), (None if std is None else std / 60)
+            cells.append(markdown_cell(mean, std, 1 if m in ("wall_seconds",) else 3))
+        stream.write("| " + " | ".join(cells) + " |\n")
+
+
 def curve_rows(runs: list[Run]) -> tuple[list[str], list[dict]]:
     keys = rundirs.swept_keys(runs)
     rows = []
@@ -91,7 +147,9 @@ def json_cell(value):
 
 
 def write_table(columns: list[str], rows: list[dict], fmt: str, stream) -> None:
-    if fmt == "csv":
+    if fmt == "markdown":
+        write_markdown(columns, rows, stream)
+    elif fmt == "csv":
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
@@ -104,20 +162,28 @@ def write_table(columns: list[str], rows: list[dict], fmt: str, stream) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="collect.py", description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", help="run directories or trees holding them")
-    parser.add_argument("--format", choices=("csv", "jsonl"),
-                        help="default: jsonl if FILE ends in .jsonl/.json, else csv")
+    parser.add_argument("--format", choices=("csv", "jsonl", "markdown"),
+                        help="default: jsonl if FILE ends in .jsonl/.json, md if .md, else csv; "
+                             "markdown needs --seeds")
     parser.add_argument("-o", "--output", type=Path, help="default: stdout")
     parser.add_argument("--curves", action="store_true",
                         help="long table of metrics.jsonl instead of one row per run")
+    parser.add_argument("--seeds", action="store_true",
+                        help="one row per configuration: mean and std over its seeds")
     options = parser.parse_args(argv)
-    fmt = options.format or ("jsonl" if options.output and
-                             options.output.suffix in (".jsonl", ".json") else "csv")
+    suffix = options.output.suffix if options.output else ""
+    fmt = options.format or {".jsonl": "jsonl", ".json": "jsonl", ".md": "markdown"}.get(suffix, "csv")
+    if options.curves and options.seeds:
+        parser.error("--curves and --seeds are different tables: choose one")
+    if fmt == "markdown" and not options.seeds:
+        parser.error("--format markdown is the --seeds table: add --seeds")
     runs = rundirs.load_runs(options.runs, require_summary=not options.curves,
                              with_metrics=options.curves)
     if not runs:
         print("collect.py: error: no runs found under " + " ".join(options.runs), file=sys.stderr)
         return 1
-    columns, rows = curve_rows(runs) if options.curves else summary_rows(runs)
+    columns, rows = (curve_rows(runs) if options.curves else
+                     seed_rows(runs) if options.seeds else summary_rows(runs))
     if options.output:
         options.output.parent.mkdir(parents=True, exist_ok=True)
         with open(options.output, "w", encoding="utf-8", newline="") as stream:

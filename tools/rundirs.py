@@ -24,6 +24,9 @@ ALWAYS_KEYS = ("fl.algorithm", "finetune.strategy", "data.path", "run.seed")
 # Keys that differ between runs without being an experimental variable.
 NOT_SWEPT = ("run.name", "run.dir")
 TASK_ORDER = ("cls", "cap", "vqa", "ground", "all")
+# Each task's headline metric, vision-centric tasks first, then text-centric: what the summary
+# figures and the seed tables report.
+MAIN_METRIC = {"cls": "accuracy", "ground": "iou", "vqa": "accuracy", "cap": "cider"}
 # Partition schemes whose --alpha is a label-skew Dirichlet concentration (docs/datasets.md).
 LABEL_SKEW_SCHEMES = ("dirichlet", "dirichlet-mix")
 # How the sweeps name their datasets: fashion-a0.5, cmp-dir0.1, fashion-alpha_100; cmp-iid.

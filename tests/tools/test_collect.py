@@ -99,6 +99,41 @@ class CollectTest(unittest.TestCase):
         self.assertEqual([row["run"] for row in self.read_csv(result.stdout)], ["b-prox", "d-avg"])
         self.assertIn("summary.json: unreadable", result.stderr)
 
+    def seed_tree(self) -> Path:
+        """Two configurations (fedavg, fedprox) at seeds 1-3, one fedprox seed unfinished."""
+        root = Path(self.tmp.name) / "seeds"
+        for algorithm, accuracies in (("fedavg", (0.5, 0.6, 0.7)), ("fedprox", (0.4, 0.8, None))):
+            for seed, accuracy in enumerate(accuracies, start=1):
+                name = f"{algorithm}-s{seed}"
+                make_run(root, name, base_config(name, algorithm, seed=seed), accuracy=accuracy)
+        return root
+
+    def test_seeds_table_pools_each_configuration_into_mean_and_sample_std(self):
+        result = self.collect(self.seed_tree(), "--seeds", "--format", "jsonl")
+        rows = {row["fl.algorithm"]: row for row in map(json.loads, result.stdout.splitlines())}
+        self.assertEqual(set(rows), {"fedavg", "fedprox"})
+        self.assertNotIn("run.seed", rows["fedavg"])
+        self.assertEqual(rows["fedavg"]["seeds"], 3)
+        self.assertAlmostEqual(rows["fedavg"]["mean.final.cls.accuracy"], 0.6)
+        self.assertAlmostEqual(rows["fedavg"]["std.final.cls.accuracy"], 0.1)  # n - 1
+        self.assertEqual(rows["fedprox"]["seeds"], 2)  # the unfinished seed is not counted
+        self.assertAlmostEqual(rows["fedprox"]["mean.final.cls.accuracy"], 0.6)
+        self.assertAlmostEqual(rows["fedprox"]["std.final.cls.accuracy"], 0.2828427, places=6)
+
+    def test_seeds_markdown_prints_mean_plus_minus_std_per_configuration(self):
+        lines = self.collect(self.seed_tree(), "--seeds", "--format", "markdown").stdout.splitlines()
+        self.assertEqual(lines[0], "| algorithm | seeds | cls.accuracy | wall min |")
+        self.assertEqual(lines[1], "|---|---|---|---|")
+        self.assertTrue(lines[2].startswith("| fedavg | 3 | 0.600 ± 0.100 |"), lines[2])
+        self.assertTrue(lines[3].startswith("| fedprox | 2 | 0.600 ± 0.283 |"), lines[3])
+        self.assertEqual(len(lines), 4)
+
+    def test_markdown_without_seeds_is_refused(self):
+        result = subprocess.run([PYTHON, str(TOOLS / "collect.py"), str(self.runs), "--format", "markdown"],
+                                capture_output=True, text=True)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("add --seeds", result.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
