@@ -331,33 +331,33 @@ TEST_F(SafetensorsTest, EntryFieldsOfTheWrongTypeAreInputErrorsNamingTheTensor) 
 }
 
 TEST_F(SafetensorsTest, UnknownDtypeIsAnInputErrorNamingIt) {
-  const std::string message = open_error(file_bytes(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})",
-                                                    std::string(16, 'x')));
+  const std::string message =
+      open_error(file_bytes(R"({"w": {"dtype": "F128", "shape": [1], "data_offsets": [0, 16]}})", std::string(16, 'x')));
   EXPECT_TRUE(contains(message, "tensor 'w'") && contains(message, "unknown dtype 'F128'")) << message;
 }
 
 TEST_F(SafetensorsTest, NegativeDimensionIsAnInputError) {
-  const std::string message = open_error(file_bytes(R"({"w": {"dtype": "F32", "shape": [2, -1], "data_offsets": [0, 0]}})"));
+  const std::string message =
+      open_error(file_bytes(R"({"w": {"dtype": "F32", "shape": [2, -1], "data_offsets": [0, 0]}})"));
   EXPECT_TRUE(contains(message, "tensor 'w'") && contains(message, "negative dimension -1")) << message;
 }
 
 TEST_F(SafetensorsTest, ByteLengthNotMatchingTheShapeIsAnInputError) {
-  const std::string message = open_error(file_bytes(R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 20]}})",
-                                                    std::string(20, 'x')));
+  const std::string message =
+      open_error(file_bytes(R"({"w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 20]}})", std::string(20, 'x')));
   EXPECT_TRUE(contains(message, "hold 20 bytes, but F32 [2, 3] needs 24")) << message;
   EXPECT_TRUE(contains(open_error(file_bytes(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}})")),
                        "end before they begin"));
 }
 
 TEST_F(SafetensorsTest, ShapeWhoseByteCountOverflowsIsAnInputError) {
-  EXPECT_TRUE(contains(open_error(file_bytes(
-                           R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 16], "data_offsets": [0, 0]}})")),
-                       "more elements than 64 bits"));
+  const char* too_many = R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 16], "data_offsets": [0, 0]}})";
+  EXPECT_TRUE(contains(open_error(file_bytes(too_many)), "more elements than 64 bits"));
   EXPECT_TRUE(contains(open_error(file_bytes(
                            R"({"w": {"dtype": "F64", "shape": [4294967296, 1073741824], "data_offsets": [0, 0]}})")),
                        "more bytes than 64 bits"));
-  EXPECT_TRUE(contains(open_error(file_bytes(R"({"w": {"dtype": "U8", "shape": [18446744073709551615], "data_offsets": [0, 0]}})")),
-                       "too large"));
+  const char* too_large = R"({"w": {"dtype": "U8", "shape": [18446744073709551615], "data_offsets": [0, 0]}})";
+  EXPECT_TRUE(contains(open_error(file_bytes(too_large)), "too large"));
 }
 
 TEST_F(SafetensorsTest, OverlappingTensorsAreAnInputErrorNamingBoth) {
@@ -371,7 +371,8 @@ TEST_F(SafetensorsTest, GapBetweenTensorsIsAnInputError) {
   const std::string message = open_error(file_bytes(R"({"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]},
                                                         "b": {"dtype": "U8", "shape": [2], "data_offsets": [4, 6]}})",
                                                     "abcdef"));
-  EXPECT_TRUE(contains(message, "'b'") && contains(message, "2 bytes before it at [2, 4) belong to no tensor")) << message;
+  EXPECT_TRUE(contains(message, "'b'") && contains(message, "2 bytes before it at [2, 4) belong to no tensor"))
+      << message;
   EXPECT_TRUE(contains(open_error(file_bytes(R"({"a": {"dtype": "U8", "shape": [2], "data_offsets": [1, 3]}})", "abc")),
                        "belong to no tensor"));
 }
@@ -394,9 +395,8 @@ TEST_F(SafetensorsTest, DuplicateNamesAndKeysAreInputErrors) {
                                                  "a": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}})",
                                              "xy")),
                        "duplicate tensor name 'a'"));
-  EXPECT_TRUE(contains(open_error(file_bytes(R"({"a": {"dtype": "U8", "dtype": "I8", "shape": [1], "data_offsets": [0, 1]}})",
-                                             "x")),
-                       "'a': duplicate key 'dtype'"));
+  const char* twice = R"({"a": {"dtype": "U8", "dtype": "I8", "shape": [1], "data_offsets": [0, 1]}})";
+  EXPECT_TRUE(contains(open_error(file_bytes(twice, "x")), "'a': duplicate key 'dtype'"));
 }
 
 TEST_F(SafetensorsTest, MetadataMustMapStringsToStrings) {

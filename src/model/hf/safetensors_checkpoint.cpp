@@ -93,7 +93,8 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const fs::path& path) : path_(path)
 
 void SafetensorsCheckpoint::add_file(SafetensorsFile file) {
   const std::size_t file_index = files_.size();
-  for (std::size_t i = 0; i < file.entries().size(); ++i) locations_.emplace(file.entries()[i].name, Location{file_index, i});
+  for (std::size_t i = 0; i < file.entries().size(); ++i)
+    locations_.emplace(file.entries()[i].name, Location{file_index, i});
   files_.push_back(std::move(file));
 }
 

@@ -90,7 +90,8 @@ void write_safetensors(const std::filesystem::path& path, std::span<const Safete
     std::ofstream out(temporary, std::ios::binary);
     out.write(header.data(), static_cast<std::streamsize>(header.size()));
     for (const SafetensorsTensorView* tensor : order)
-      out.write(reinterpret_cast<const char*>(tensor->bytes.data()), static_cast<std::streamsize>(tensor->bytes.size()));
+      out.write(reinterpret_cast<const char*>(tensor->bytes.data()),
+                static_cast<std::streamsize>(tensor->bytes.size()));
     out.close();
     if (!out)
       throw Error(fmt::format("cannot write {}: {} (is the disk full?)", path.string(), std::strerror(errno)));
