@@ -3,11 +3,11 @@
 namespace fedvlm::model {
 
 DecoderImpl::DecoderImpl(const ModelConfig& model, const LoraConfig& lora, std::int64_t vocab_size,
-                         std::shared_ptr<ForwardState> state)
-    : config_(model), vocab_size_(vocab_size) {
+                         std::shared_ptr<ForwardState> state, const DecoderVariant& variant)
+    : config_(model), variant_(variant), vocab_size_(vocab_size) {
   embedding = register_module("embedding", torch::nn::Embedding(vocab_size, model.dim));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (std::int64_t i = 0; i < model.layers; ++i) layers->push_back(DecoderBlock(model, lora, state));
+  for (std::int64_t i = 0; i < model.layers; ++i) layers->push_back(DecoderBlock(model, lora, state, variant));
   norm = register_module("norm", RMSNorm(model.dim, model.norm_eps));
   if (!model.tie_embeddings) {
     lm_head = register_module("lm_head", torch::nn::Linear(torch::nn::LinearOptions(model.dim, vocab_size).bias(false)));
@@ -22,7 +22,10 @@ torch::Tensor DecoderImpl::hidden(const torch::Tensor& inputs, const torch::Tens
   const auto past = cache != nullptr ? cache->length() : 0;
   const auto total = past + length;
   AttentionContext context;
-  context.rotary = rotary_tables(positions, config_.dim / config_.heads, config_.rope_theta, inputs.scalar_type());
+  context.rotary = rotary_tables(positions,
+                                 rotary_inverse_frequencies(variant_.head_dim_for(config_), config_.rope_theta,
+                                                            variant_.rope_scaling, positions.device()),
+                                 inputs.scalar_type());
   // Query t sits at absolute index past + t and sees keys 0..past + t.
   const auto options = torch::TensorOptions().dtype(torch::kInt64).device(inputs.device());
   const auto query_index = torch::arange(past, total, options).unsqueeze(1);

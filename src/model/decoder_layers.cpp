@@ -1,6 +1,7 @@
 #include "fedvlm/model/decoder_layers.hpp"
 
 #include <algorithm>
+#include <numbers>
 
 #include "fedvlm/core/error.hpp"
 
@@ -14,14 +15,35 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_) * weight;
 }
 
+torch::Tensor rotary_inverse_frequencies(std::int64_t head_dim, double theta,
+                                         const std::optional<Llama3RopeScaling>& scaling, torch::Device device) {
+  const auto options = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  const auto exponents = torch::arange(0, head_dim, 2, options) / static_cast<double>(head_dim);
+  const auto inverse_frequency = torch::pow(theta, -exponents);  // [head_dim / 2]
+  if (!scaling) return inverse_frequency;
+  // transformers' _compute_llama3_parameters (modeling_rope_utils.py), in float64.
+  const Llama3RopeScaling& s = *scaling;
+  const double low_frequency_wavelength = s.original_max_position_embeddings / s.low_freq_factor;
+  const double high_frequency_wavelength = s.original_max_position_embeddings / s.high_freq_factor;
+  const auto wavelength = (2.0 * std::numbers::pi) / inverse_frequency;
+  const auto scaled = torch::where(wavelength > low_frequency_wavelength, inverse_frequency / s.factor, inverse_frequency);
+  const auto smooth = (s.original_max_position_embeddings / wavelength - s.low_freq_factor) /
+                      (s.high_freq_factor - s.low_freq_factor);
+  const auto smoothed = (1.0 - smooth) * scaled / s.factor + smooth * scaled;
+  const auto medium = wavelength.ge(high_frequency_wavelength).logical_and(wavelength.le(low_frequency_wavelength));
+  return torch::where(medium, smoothed, scaled);
+}
+
+RotaryTables rotary_tables(const torch::Tensor& positions, const torch::Tensor& inverse_frequencies,
+                           torch::ScalarType dtype) {
+  auto angles = positions.to(torch::kFloat64).unsqueeze(-1) * inverse_frequencies;  // [B, T, head_dim / 2]
+  angles = torch::cat({angles, angles}, -1).unsqueeze(1);                         // [B, 1, T, head_dim]
+  return {angles.cos().to(dtype), angles.sin().to(dtype)};
+}
+
 RotaryTables rotary_tables(const torch::Tensor& positions, std::int64_t head_dim, double theta,
                            torch::ScalarType dtype) {
-  const auto options = torch::TensorOptions().dtype(torch::kFloat64).device(positions.device());
-  const auto exponents = torch::arange(0, head_dim, 2, options) / static_cast<double>(head_dim);
-  const auto inverse_frequency = torch::pow(theta, -exponents);                       // [head_dim / 2]
-  auto angles = positions.to(torch::kFloat64).unsqueeze(-1) * inverse_frequency;      // [B, T, head_dim / 2]
-  angles = torch::cat({angles, angles}, -1).unsqueeze(1);                             // [B, 1, T, head_dim]
-  return {angles.cos().to(dtype), angles.sin().to(dtype)};
+  return rotary_tables(positions, rotary_inverse_frequencies(head_dim, theta, std::nullopt, positions.device()), dtype);
 }
 
 torch::Tensor apply_rotary(const torch::Tensor& x, const RotaryTables& tables) {
@@ -37,15 +59,15 @@ LoraSettings lora_settings_for(const LoraConfig& lora, const std::string& projec
 }
 
 AttentionImpl::AttentionImpl(const ModelConfig& model, const LoraConfig& lora,
-                             std::shared_ptr<ForwardState> state)
-    : heads_(model.heads), kv_heads_(model.kv_heads), head_dim_(model.dim / model.heads) {
-  auto make = [&](const char* name, std::int64_t in, std::int64_t out) {
-    return register_module(name, LoraLinear(in, out, lora_settings_for(lora, name), state));
+                             std::shared_ptr<ForwardState> state, const DecoderVariant& variant)
+    : heads_(model.heads), kv_heads_(model.kv_heads), head_dim_(variant.head_dim_for(model)) {
+  auto make = [&](const char* name, std::int64_t in, std::int64_t out, bool bias) {
+    return register_module(name, LoraLinear(in, out, lora_settings_for(lora, name), state, bias));
   };
-  q = make("q", model.dim, heads_ * head_dim_);
-  k = make("k", model.dim, kv_heads_ * head_dim_);
-  v = make("v", model.dim, kv_heads_ * head_dim_);
-  o = make("o", heads_ * head_dim_, model.dim);
+  q = make("q", model.dim, heads_ * head_dim_, variant.qkv_bias);
+  k = make("k", model.dim, kv_heads_ * head_dim_, variant.qkv_bias);
+  v = make("v", model.dim, kv_heads_ * head_dim_, variant.qkv_bias);
+  o = make("o", heads_ * head_dim_, model.dim, variant.output_bias);
 }
 
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context,
@@ -77,9 +99,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const AttentionCont
 }
 
 FeedForwardImpl::FeedForwardImpl(const ModelConfig& model, const LoraConfig& lora,
-                                 std::shared_ptr<ForwardState> state) {
+                                 std::shared_ptr<ForwardState> state, const DecoderVariant& variant) {
   auto make = [&](const char* name, std::int64_t in, std::int64_t out) {
-    return register_module(name, LoraLinear(in, out, lora_settings_for(lora, name), state));
+    return register_module(name, LoraLinear(in, out, lora_settings_for(lora, name), state, variant.mlp_bias));
   };
   gate = make("gate", model.dim, model.ffn_dim);
   up = make("up", model.dim, model.ffn_dim);
@@ -91,12 +113,12 @@ torch::Tensor FeedForwardImpl::forward(const torch::Tensor& x) {
 }
 
 DecoderBlockImpl::DecoderBlockImpl(const ModelConfig& model, const LoraConfig& lora,
-                                   std::shared_ptr<ForwardState> state)
+                                   std::shared_ptr<ForwardState> state, const DecoderVariant& variant)
     : dropout_(model.dropout), state_(state) {
   attention_norm = register_module("attention_norm", RMSNorm(model.dim, model.norm_eps));
-  attention = register_module("attention", Attention(model, lora, state));
+  attention = register_module("attention", Attention(model, lora, state, variant));
   ffn_norm = register_module("ffn_norm", RMSNorm(model.dim, model.norm_eps));
-  ffn = register_module("ffn", FeedForward(model, lora, state));
+  ffn = register_module("ffn", FeedForward(model, lora, state, variant));
 }
 
 torch::Tensor DecoderBlockImpl::forward(const torch::Tensor& x, const AttentionContext& context,

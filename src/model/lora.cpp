@@ -6,9 +6,9 @@
 namespace fedvlm::model {
 
 LoraLinearImpl::LoraLinearImpl(std::int64_t in_features, std::int64_t out_features, LoraSettings settings,
-                               std::shared_ptr<ForwardState> state)
+                               std::shared_ptr<ForwardState> state, bool bias)
     : settings_(settings), state_(std::move(state)) {
-  base = register_module("base", torch::nn::Linear(torch::nn::LinearOptions(in_features, out_features).bias(false)));
+  base = register_module("base", torch::nn::Linear(torch::nn::LinearOptions(in_features, out_features).bias(bias)));
   if (has_adapter()) {
     lora_a = register_parameter("lora_a", torch::zeros({settings.rank, in_features}));
     lora_b = register_parameter("lora_b", torch::zeros({out_features, settings.rank}));

@@ -15,8 +15,10 @@ namespace fedvlm::model {
 
 class DecoderImpl : public torch::nn::Module {
  public:
+  // `variant` adds what pretrained decoders need (biases, head_dim, rope scaling); its
+  // defaults build fedvlm's own decoder.
   DecoderImpl(const ModelConfig& model, const LoraConfig& lora, std::int64_t vocab_size,
-              std::shared_ptr<ForwardState> state);
+              std::shared_ptr<ForwardState> state, const DecoderVariant& variant = {});
 
   torch::Tensor embed(const torch::Tensor& tokens);  // int64 [B, T] -> [B, T, D]
 
@@ -29,6 +31,8 @@ class DecoderImpl : public torch::nn::Module {
   torch::Tensor head(const torch::Tensor& hidden);  // [..., D] -> [..., vocab]
 
   std::int64_t vocab_size() const { return vocab_size_; }
+  const ModelConfig& model_config() const { return config_; }
+  const DecoderVariant& variant() const { return variant_; }
 
   torch::nn::Embedding embedding{nullptr};
   torch::nn::ModuleList layers{nullptr};
@@ -37,6 +41,7 @@ class DecoderImpl : public torch::nn::Module {
 
  private:
   ModelConfig config_;
+  DecoderVariant variant_;
   std::int64_t vocab_size_;
 };
 TORCH_MODULE(Decoder);

@@ -1,7 +1,8 @@
 // LoRA (Hu et al. 2021): a frozen linear map W plus a trainable low-rank update
 // (alpha / rank) * B A, with A [rank, in] random and B [out, rank] zero, so a fresh adapter
 // changes nothing. Every decoder projection is a LoraLinear; those not named in
-// lora.targets (or with rank 0) carry no adapter and behave as a plain bias-free Linear.
+// lora.targets (or with rank 0) carry no adapter and behave as a plain Linear (bias-free unless
+// asked: some pretrained decoders have biases on q/k/v; the adapter adds to W x + b).
 // While a ClientStack stacks this adapter, each client's rows go through that client's A and B.
 #pragma once
 
@@ -23,7 +24,7 @@ struct LoraSettings {
 class LoraLinearImpl : public torch::nn::Module {
  public:
   LoraLinearImpl(std::int64_t in_features, std::int64_t out_features, LoraSettings settings,
-                 std::shared_ptr<ForwardState> state);
+                 std::shared_ptr<ForwardState> state, bool bias = false);
 
   torch::Tensor forward(const torch::Tensor& x);
 
