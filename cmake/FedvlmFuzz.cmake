@@ -53,7 +53,7 @@ ExternalProject_Add(fedvlm_fuzz
   BUILD_ALWAYS ON
   INSTALL_COMMAND ""
   BUILD_BYPRODUCTS ${fuzz_build}/fuzz_config ${fuzz_build}/fuzz_llava_json ${fuzz_build}/fuzz_dataset
-                   ${fuzz_build}/fuzz_dataset_fields)
+                   ${fuzz_build}/fuzz_dataset_fields ${fuzz_build}/fuzz_safetensors)
 
 # The HDF5 seeds are made from fedvlm-prep's output when the tests run (make_corpus.sh).
 set(fuzz_dir ${PROJECT_SOURCE_DIR}/tests/fuzz)
@@ -62,7 +62,7 @@ set_tests_properties(fuzz.dataset_corpus PROPERTIES TIMEOUT 120 LABELS fuzz FIXT
 
 # Seeds: tests/fuzz/corpus/<harness> (small files, and the inputs of past findings), for
 # fuzz_dataset also the files make_corpus.sh made.
-foreach(harness config llava_json dataset dataset_fields)
+foreach(harness config llava_json dataset dataset_fields safetensors)
   set(seeds)
   if(EXISTS ${fuzz_dir}/corpus/${harness})
     list(APPEND seeds ${fuzz_dir}/corpus/${harness})
