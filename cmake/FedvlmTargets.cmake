@@ -10,7 +10,9 @@ endfunction()
 # One precompiled <torch/torch.h> shared by every target: LibTorch's headers cost about
 # 20 s per translation unit on a small machine, a reused PCH a fraction of that.
 if(FEDVLM_USE_PCH)
-  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/fedvlm_pch.cpp "// precompiled header carrier\n")
+  # file(CONFIGURE) rewrites the file only when its content changes: a new timestamp on every
+  # configure would rebuild the precompiled header, and with it every target.
+  file(CONFIGURE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/fedvlm_pch.cpp CONTENT "// precompiled header carrier\n")
   add_library(fedvlm_pch OBJECT ${CMAKE_CURRENT_BINARY_DIR}/fedvlm_pch.cpp)
   # fmt and nlohmann_json ahead of torch, as in every target that reuses this header: a PyTorch
   # wheel's include folder carries its own fmt (and more), and the PCH must resolve <fmt/...>
