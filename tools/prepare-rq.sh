@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 build=${FEDVLM_BUILD_DIR:-build}
 [[ -x $build/fedvlm && -x $build/fedvlm-prep ]] || { echo "prepare-rq.sh: build fedvlm and fedvlm-prep in $build first" >&2; exit 2; }
 
+# shellcheck disable=SC2054  # cls,cap,vqa,ground is one argument
 common=(--tasks cls,cap,vqa,ground --clients 10 --train-samples 60000 --public-fraction 0.5 --test-samples 2000
         --ground-side 0.35,0.6 --ground-items 2 --seed 1)
 make_federation() {  # DIR, partition options...
