@@ -1,6 +1,7 @@
 // Tokenizer over the SentencePiece plugin (src/data/plugin/sentencepiece_plugin.cpp), which
 // sentencepiece_plugin_loader.cpp loads in isolation: SentencePiece and LibTorch carry
-// incompatible protobuf copies and cannot share one symbol scope.
+// incompatible protobuf copies and cannot share one symbol scope. Byte-level BPE tokenizers are
+// BpeTokenizer (bpe_tokenizer.cpp); hf_tokenizer_files.cpp reads their files.
 #include "fedvlm/data/tokenizer.hpp"
 
 #include <algorithm>
@@ -8,16 +9,15 @@
 #include <iterator>
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/data/bpe_tokenizer.hpp"
+#include "hf_tokenizer_files.hpp"
 #include "sentencepiece_plugin.hpp"
 
 namespace fedvlm::data {
+namespace {
 
-Vocabulary assign_vocabulary(std::int32_t pieces, SpecialIds own) {
-  if (own.unk < 0 || own.unk >= pieces)
-    throw InputError(fmt::format("the SentencePiece model has no <unk> piece among its {} pieces (unk id {})", pieces, own.unk));
-  if (std::max({own.pad, own.bos, own.eos}) >= pieces)
-    throw InputError(fmt::format("the SentencePiece model's special ids (pad {}, bos {}, eos {}) lie outside its {} pieces",
-                                 own.pad, own.bos, own.eos, pieces));
+// Gives each of pad, bos, eos that `own` lacks the next id after `pieces` (see assign_vocabulary).
+Vocabulary add_missing_special_ids(std::int32_t pieces, SpecialIds own) {
   Vocabulary vocabulary{pieces, pieces, own};
   SpecialIds& ids = vocabulary.special;
   // bos, then eos, then pad keep their own id unless it is missing or already taken.
@@ -31,8 +31,21 @@ Vocabulary assign_vocabulary(std::int32_t pieces, SpecialIds own) {
   return vocabulary;
 }
 
+}  // namespace
+
+Vocabulary assign_vocabulary(std::int32_t pieces, SpecialIds own) {
+  if (own.unk < 0 || own.unk >= pieces)
+    throw InputError(fmt::format("the SentencePiece model has no <unk> piece among its {} pieces (unk id {})", pieces, own.unk));
+  if (std::max({own.pad, own.bos, own.eos}) >= pieces)
+    throw InputError(fmt::format("the SentencePiece model's special ids (pad {}, bos {}, eos {}) lie outside its {} pieces",
+                                 own.pad, own.bos, own.eos, pieces));
+  return add_missing_special_ids(pieces, own);
+}
+
 struct Tokenizer::State {
-  void* processor = nullptr;
+  void* processor = nullptr;           // SentencePiece, or
+  std::unique_ptr<BpeTokenizer> bpe;   // byte-level BPE
+  std::string chat_template;
   std::vector<std::uint8_t> serialized;
   Vocabulary vocabulary;
   ~State() {
@@ -46,9 +59,12 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_serialized(std::span<const std::uint8_t> model_bytes) {
-  const SentencePiecePlugin& plugin = sentencepiece_plugin();
   Tokenizer tokenizer;
   tokenizer.state_->serialized.assign(model_bytes.begin(), model_bytes.end());
+  if (!model_bytes.empty() && model_bytes[0] == '{')
+    return from_hf(parse_serialized_hf_tokenizer(
+        std::string_view(reinterpret_cast<const char*>(model_bytes.data()), model_bytes.size())));
+  const SentencePiecePlugin& plugin = sentencepiece_plugin();
   char* error = nullptr;
   tokenizer.state_->processor =
       plugin.load(reinterpret_cast<const char*>(model_bytes.data()), model_bytes.size(), &error);
@@ -61,7 +77,9 @@ Tokenizer Tokenizer::from_serialized(std::span<const std::uint8_t> model_bytes) 
   return tokenizer;
 }
 
-Tokenizer Tokenizer::from_file(const std::filesystem::path& model_file) {
+Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
+  const std::filesystem::path model_file = resolve_tokenizer_file(path);
+  if (model_file.extension() == ".json") return from_hf(read_hf_tokenizer(model_file));
   std::ifstream in(model_file, std::ios::binary);
   if (!in) throw InputError(fmt::format("{}: cannot open the tokenizer model", model_file.string()));
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -70,6 +88,15 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& model_file) {
   } catch (const InputError& e) {
     throw InputError(fmt::format("{}: {}", model_file.string(), e.what()));
   }
+}
+
+Tokenizer Tokenizer::from_hf(HfTokenizer&& hf) {
+  Tokenizer tokenizer;
+  tokenizer.state_->vocabulary = add_missing_special_ids(hf.bpe.size(), hf.special);
+  tokenizer.state_->chat_template = std::move(hf.chat_template);
+  tokenizer.state_->serialized = std::move(hf.serialized);
+  tokenizer.state_->bpe = std::make_unique<BpeTokenizer>(std::move(hf.bpe));
+  return tokenizer;
 }
 
 Tokenizer Tokenizer::train(const std::vector<std::string>& texts, int vocab_size, std::uint64_t seed, SpecialIds ids) {
@@ -95,6 +122,7 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& texts, int vocab_size
 }
 
 std::vector<std::int32_t> Tokenizer::encode(const std::string& text) const {
+  if (state_->bpe) return state_->bpe->encode(text);
   const SentencePiecePlugin& plugin = sentencepiece_plugin();
   int* ids = nullptr;
   std::size_t count = 0;
@@ -110,6 +138,7 @@ std::string Tokenizer::decode(std::span<const std::int32_t> ids) const {
   std::vector<int> kept;
   for (std::int32_t id : ids)
     if (id >= 0 && id < piece_count() && id != pad_id() && id != bos_id() && id != eos_id()) kept.push_back(id);
+  if (state_->bpe) return state_->bpe->decode(kept);
   const SentencePiecePlugin& plugin = sentencepiece_plugin();
   char *text = nullptr, *error = nullptr;
   std::size_t size = 0;
@@ -123,6 +152,7 @@ std::string Tokenizer::decode(std::span<const std::int32_t> ids) const {
 std::string Tokenizer::piece(std::int32_t id) const {
   FEDVLM_CHECK(id >= 0 && id < vocab_size(), "token id {} outside the vocabulary [0, {})", id, vocab_size());
   if (id >= piece_count()) return id == pad_id() ? "<pad>" : id == bos_id() ? "<s>" : "</s>";
+  if (state_->bpe) return state_->bpe->token(id);
   const SentencePiecePlugin& plugin = sentencepiece_plugin();
   char* text = nullptr;
   std::size_t size = 0;
@@ -135,7 +165,8 @@ std::string Tokenizer::piece(std::int32_t id) const {
 std::optional<std::string> Tokenizer::stored_id_problem(std::int32_t id) const {
   if (id < 0 || id >= piece_count())
     return fmt::format("is outside the vocabulary [0, {}) of the tokenizer in meta.h5:/tokenizer/model: store the ids "
-                       "its SentencePiece model gives (encode the text with that model)", piece_count());
+                       "{} gives (encode the text with it)", piece_count(),
+                       state_->bpe ? "its tokenizer.json" : "its SentencePiece model");
   const char* name = id == pad_id() ? "<pad>" : id == bos_id() ? "<bos>" : id == eos_id() ? "<eos>" : nullptr;
   if (name == nullptr) return std::nullopt;
   return fmt::format("is the tokenizer's {} id: store only the text's ids, without padding (the *_ptr arrays delimit "
@@ -150,5 +181,7 @@ std::int32_t Tokenizer::eos_id() const { return state_->vocabulary.special.eos; 
 std::int32_t Tokenizer::unk_id() const { return state_->vocabulary.special.unk; }
 const Vocabulary& Tokenizer::vocabulary() const { return state_->vocabulary; }
 std::vector<std::uint8_t> Tokenizer::serialized() const { return state_->serialized; }
+bool Tokenizer::is_byte_level_bpe() const { return state_->bpe != nullptr; }
+const std::string& Tokenizer::chat_template() const { return state_->chat_template; }
 
 }  // namespace fedvlm::data
