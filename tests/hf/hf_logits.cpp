@@ -1,9 +1,12 @@
 // fedvlm-hf-logits: a debugging aid for issue #15. Loads a Hugging Face model directory's
 // language model into fedvlm's decoder (model/hf/hf_decoder.hpp) and prints its logits for
 // token ids as JSON, {"logits": [B][T][vocab]}, positions 0..T-1, no padding. tools/hf-parity.py
-// compares them with transformers'.
+// compares them with transformers'. With --peft-export OUT it first gives the decoder LoRA adapters
+// (rank 4, alpha 8, on q, v and down) drawn N(0, 0.1) from a fixed seed, exports them to OUT as a
+// PEFT adapter (model/hf/peft_export.hpp) and prints the logits with the adapters: tools/peft-parity.py
+// compares them with PEFT's.
 //
-//   build/tests/fedvlm-hf-logits DIR 1,5,9,3 [2,7,1,4 ...] [--dtype fp32|fp16|bf16|fp64]
+//   build/tests/fedvlm-hf-logits DIR 1,5,9,3 [2,7,1,4 ...] [--dtype fp32|fp16|bf16|fp64] [--peft-export OUT]
 //
 // Exit status 2 on a usage error, 1 on an InputError (its message on stderr).
 #include <cstdio>
@@ -15,6 +18,7 @@
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/model/hf/hf_decoder.hpp"
+#include "fedvlm/model/hf/peft_export.hpp"
 
 namespace {
 
@@ -35,7 +39,7 @@ std::vector<std::int64_t> parse_tokens(const std::string& text) {
 
 int usage(const std::string& why) {
   std::cerr << "fedvlm-hf-logits: " << why << "\nusage: fedvlm-hf-logits MODEL_DIR TOKENS [TOKENS ...] "
-            << "[--dtype fp32|fp16|bf16|fp64]\n  TOKENS: comma-separated ids of one sequence (all of one length)\n";
+            << "[--dtype fp32|fp16|bf16|fp64] [--peft-export OUT]\n  TOKENS: comma-separated ids of one sequence (all of one length)\n";
   return 2;
 }
 
@@ -45,7 +49,7 @@ int main(int argc, char** argv) {
   using namespace fedvlm::model::hf;
   std::vector<std::string> args(argv + 1, argv + argc);
   HfDecoderOptions options;
-  std::string directory;
+  std::string directory, peft_export;
   std::vector<std::vector<std::int64_t>> sequences;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--dtype" && i + 1 < args.size()) {
@@ -55,6 +59,8 @@ int main(int argc, char** argv) {
       else if (name == "bf16") options.dtype = torch::kBFloat16;
       else if (name == "fp64") options.dtype = torch::kFloat64;
       else return usage("unknown --dtype " + name);
+    } else if (args[i] == "--peft-export" && i + 1 < args.size()) {
+      peft_export = args[++i];
     } else if (directory.empty()) {
       directory = args[i];
     } else {
@@ -68,7 +74,17 @@ int main(int argc, char** argv) {
   }
   if (directory.empty() || sequences.empty()) return usage("give a model directory and token ids");
   try {
+    if (!peft_export.empty()) options.lora = {4, 8.0, 0.0, {"q", "v", "down"}};
     HfDecoder loaded = load_hf_decoder(directory, options);
+    if (!peft_export.empty()) {
+      torch::NoGradGuard no_grad;
+      torch::manual_seed(7);
+      for (auto& item : loaded.decoder->named_parameters())
+        if (item.key().ends_with(".lora_a") || item.key().ends_with(".lora_b")) item.value().normal_(0.0, 0.1);
+      const HfTextConfig& config = loaded.config;
+      const auto mapping = decoder_mapping(config, decoder_layout(config, SafetensorsCheckpoint(directory)));
+      export_peft_adapter(*loaded.decoder, mapping, options.lora, {}, directory, peft_export);
+    }
     std::vector<torch::Tensor> rows;
     for (const auto& tokens : sequences) {
       for (const std::int64_t id : tokens) {
