@@ -13,12 +13,23 @@ token ids, so fedvlm's decoder can be checked without transformers or torch:
 
 The rotary tables are computed in float32 as transformers computes them; the rest in float32
 (as transformers runs an fp32 model) or float64 (--float64). A LLaVA directory gives the
-logits of its language model alone (text tokens, no image).
+logits of its language model alone (text tokens, no image), or with --pixels those of the text
+after the image's tokens (fedvlm's layout: image first, positions from 0):
+
+  vision tower (CLIPVisionTransformer / SiglipVisionTransformer): patch convolution (SigLIP: with
+  bias), CLIP's class token first, position embeddings, CLIP's pre_layrnorm; per layer: LayerNorm,
+  bidirectional attention with q/k/v/out biases, residual, LayerNorm, fc2(act(fc1 x)), residual
+  (quick_gelu, gelu or the tanh approximation); hidden_states[vision_feature_layer], before
+  post_layernorm; "default" drops the first token; projector linear_2(gelu(linear_1 x)).
 
   /usr/bin/python3 tools/hf_reference.py /tmp/tiny-llama --tokens 1,5,9,3 > logits.json
   /usr/bin/python3 tools/hf_reference.py /tmp/tiny-qwen2 --tokens 1,2,3 --tokens 4,5,6 --out logits.npy
+  /usr/bin/python3 tools/hf_reference.py /tmp/tiny-llava --pixels pixels.json --tokens 1,5,9
+  /usr/bin/python3 tools/hf_reference.py /tmp/tiny-clip --pixels pixels.json --hidden-layer -2
+  /usr/bin/python3 tools/hf_reference.py --process request.json     # the image processor, with PIL
 
-Output: JSON {"logits": [B][T][vocab]} on stdout (or --out FILE.json), or a .npy of that shape.
+Output: JSON {"logits": [B][T][vocab]} ({"hidden": ...}, {"pixels": ...}) on stdout (or --out
+FILE.json), or a .npy of that shape.
 """
 import argparse
 import json
@@ -144,14 +155,27 @@ def softmax(x):
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
-def forward(config, weights, tokens, dtype):
-    """Logits [T, vocab] of one sequence of token ids at positions 0..T-1."""
+def text_prefixes(config, weights):
+    """(language model prefix, lm_head name) of the checkpoint's layout."""
     if config["llava"]:
         model = "model.language_model." if any(n.startswith("model.language_model.") for n in weights) \
             else "language_model.model."
         head_name = "lm_head.weight" if model == "model.language_model." else "language_model.lm_head.weight"
     else:
         model, head_name = "model.", "lm_head.weight"
+    return model, head_name
+
+
+def forward(config, weights, tokens, dtype):
+    """Logits [T, vocab] of one sequence of token ids at positions 0..T-1."""
+    model, _ = text_prefixes(config, weights)
+    embeddings = weights[model + "embed_tokens.weight"].astype(dtype)[np.asarray(tokens)]
+    return forward_embeddings(config, weights, embeddings, dtype)
+
+
+def forward_embeddings(config, weights, h, dtype):
+    """Logits [T, vocab] of a sequence given as input embeddings [T, hidden] at positions 0..T-1."""
+    model, head_name = text_prefixes(config, weights)
 
     def w(name):
         return weights[name].astype(dtype)
@@ -161,13 +185,12 @@ def forward(config, weights, tokens, dtype):
         return y + w(name + ".bias") if bias else y
 
     heads, kv_heads, head_dim = config["heads"], config["kv_heads"], config["head_dim"]
-    length = len(tokens)
+    length = h.shape[0]
     angles = np.outer(np.arange(length, dtype=np.float32), inverse_frequencies(config)).astype(np.float32)
     angles = np.concatenate([angles, angles], axis=-1)
     cos, sin = np.cos(angles).astype(dtype), np.sin(angles).astype(dtype)  # [T, head_dim]
     causal = np.triu(np.full((length, length), np.finfo(dtype).min, dtype=dtype), k=1)
 
-    h = w(model + "embed_tokens.weight")[np.asarray(tokens)]
     for layer in range(config["layers"]):
         p = f"{model}layers.{layer}."
         x = rms_norm(h, w(p + "input_layernorm.weight"), config["eps"])
@@ -190,33 +213,226 @@ def forward(config, weights, tokens, dtype):
     return h @ head.T
 
 
+# ----- vision towers (transformers' CLIPVisionTransformer / SiglipVisionTransformer) and LLaVA -----
+
+CLIP_DEFAULTS = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+                 "image_size": 224, "patch_size": 32, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu"}
+SIGLIP_DEFAULTS = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+                   "image_size": 224, "patch_size": 16, "layer_norm_eps": 1e-6, "hidden_act": "gelu_pytorch_tanh"}
+LLAVA_CLIP = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
+              "image_size": 336, "patch_size": 14, "layer_norm_eps": 1e-5, "hidden_act": "quick_gelu"}
+
+
+def vision_config(directory):
+    """The tower of a clip_vision_model / siglip_vision_model / llava directory, with the LLaVA keys."""
+    config = json.loads((Path(directory) / "config.json").read_text())
+    llava = config.get("model_type") == "llava"
+    vision = (config.get("vision_config") or {}) if llava else config
+    kind = vision.get("model_type", "clip_vision_model")
+    if kind not in ("clip_vision_model", "siglip_vision_model"):
+        raise ValueError(f"vision model_type {kind!r}: clip_vision_model or siglip_vision_model only")
+    defaults = SIGLIP_DEFAULTS if kind == "siglip_vision_model" else \
+        (LLAVA_CLIP if llava and not config.get("vision_config") else CLIP_DEFAULTS)
+    result = {key: vision.get(key, value) for key, value in defaults.items()}
+    result["clip"] = kind == "clip_vision_model"
+    result["feature_layer"] = config.get("vision_feature_layer", -2) if llava else -1
+    result["strategy"] = config.get("vision_feature_select_strategy", "default") if llava else "full"
+    return result
+
+
+def layer_norm(x, weight, bias, eps):
+    mean = np.mean(x, axis=-1, keepdims=True)
+    variance = np.mean((x - mean) ** 2, axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * weight + bias
+
+
+def gelu_exact(x):
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return (0.5 * x * (1.0 + erf(x.astype(np.float64) / math.sqrt(2.0)))).astype(x.dtype)
+
+
+def activation(name, x):
+    if name == "quick_gelu":
+        return x / (1 + np.exp(-1.702 * x))
+    if name == "gelu":
+        return gelu_exact(x)
+    if name in ("gelu_pytorch_tanh", "gelu_new"):
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    raise ValueError(f"hidden_act {name!r}")
+
+
+def vision_hidden_states(config, weights, prefix, pixels, dtype):
+    """transformers' hidden_states of the tower: [embeddings (CLIP: after pre_layrnorm), layer 1, ...],
+    each [B, tokens, hidden], for pixel values [B, 3, S, S]."""
+    def w(name):
+        return weights[prefix + name].astype(dtype)
+
+    hidden, heads, patch = config["hidden_size"], config["num_attention_heads"], config["patch_size"]
+    eps = config["layer_norm_eps"]
+    batch, channels, size, _ = pixels.shape
+    grid = size // patch
+    # The stride-p convolution as a product over flattened patches ([c, i, j] order of the kernel).
+    patches = pixels.astype(dtype).reshape(batch, channels, grid, patch, grid, patch)
+    patches = patches.transpose(0, 2, 4, 1, 3, 5).reshape(batch, grid * grid, channels * patch * patch)
+    h = patches @ w("embeddings.patch_embedding.weight").reshape(hidden, -1).T
+    if config["clip"]:
+        cls = np.broadcast_to(w("embeddings.class_embedding"), (batch, 1, hidden))
+        h = np.concatenate([cls, h], axis=1)
+    else:
+        h = h + w("embeddings.patch_embedding.bias")
+    h = h + w("embeddings.position_embedding.weight")[None]
+    if config["clip"]:
+        h = layer_norm(h, w("pre_layrnorm.weight"), w("pre_layrnorm.bias"), eps)
+    states = [h]
+    head_dim = hidden // heads
+    tokens = h.shape[1]
+    for layer in range(config["num_hidden_layers"]):
+        p = f"encoder.layers.{layer}."
+
+        def linear(x, name):
+            return x @ w(p + name + ".weight").T + w(p + name + ".bias")
+
+        def split(x):
+            return x.reshape(batch, tokens, heads, head_dim).transpose(0, 2, 1, 3)
+
+        x = layer_norm(h, w(p + "layer_norm1.weight"), w(p + "layer_norm1.bias"), eps)
+        q, k, v = (split(linear(x, f"self_attn.{n}_proj")) for n in ("q", "k", "v"))
+        scores = (q @ k.transpose(0, 1, 3, 2)) * dtype(head_dim ** -0.5)
+        attended = (softmax(scores) @ v).transpose(0, 2, 1, 3).reshape(batch, tokens, hidden)
+        h = h + linear(attended, "self_attn.out_proj")
+        x = layer_norm(h, w(p + "layer_norm2.weight"), w(p + "layer_norm2.bias"), eps)
+        h = h + linear(activation(config["hidden_act"], linear(x, "mlp.fc1")), "mlp.fc2")
+        states.append(h)
+    return states
+
+
+def llava_prefixes(weights):
+    """(tower prefix, projector prefix) of a LLaVA checkpoint: transformers < 4.52 or >= 4.52."""
+    if any(n.startswith("model.vision_tower.") for n in weights):
+        return "model.vision_tower.vision_model.", "model.multi_modal_projector."
+    return "vision_tower.vision_model.", "multi_modal_projector."
+
+
+def image_features(directory, weights, pixels, dtype):
+    """LLaVA's image tokens [B, N, text hidden]: hidden_states[vision_feature_layer], the first token
+    dropped for "default", through linear_2(gelu(linear_1(.)))."""
+    config = vision_config(directory)
+    tower, projector = llava_prefixes(weights)
+    features = vision_hidden_states(config, weights, tower, pixels, dtype)[config["feature_layer"]]
+    if config["strategy"] == "default":
+        features = features[:, 1:]
+
+    def linear(x, name):
+        return x @ weights[projector + name + ".weight"].astype(dtype).T + weights[projector + name + ".bias"].astype(dtype)
+
+    return linear(gelu_exact(linear(features, "linear_1")), "linear_2")
+
+
+def llava_logits(directory, pixels, sequences, dtype=np.float32):
+    """Logits [B, T, vocab] of the text positions of [image tokens][tokens] (fedvlm's layout: the
+    image first, positions from 0), i.e. input_ids of N image tokens followed by the text."""
+    config = text_config(directory)
+    weights = read_weights(directory)
+    model, _ = text_prefixes(config, weights)
+    images = image_features(directory, weights, pixels, dtype)
+    embed = weights[model + "embed_tokens.weight"].astype(dtype)
+    rows = []
+    for image, tokens in zip(images, sequences):
+        h = np.concatenate([image, embed[np.asarray(tokens)]], axis=0)
+        rows.append(forward_embeddings(config, weights, h, dtype)[image.shape[0]:])
+    return np.stack(rows)
+
+
+def tower_hidden_state(directory, pixels, layer, dtype=np.float32):
+    """hidden_states[layer] [B, tokens, hidden] of a clip_vision / siglip_vision directory."""
+    config = vision_config(directory)
+    return vision_hidden_states(config, read_weights(directory), "vision_model.", pixels, dtype)[layer]
+
+
+def process_images(images, size, mean, std, shortest_edge=True, crop=True, bicubic=True):
+    """transformers' CLIPImageProcessor (shortest edge, center crop) or SiglipImageProcessor (square
+    resize) on uint8 images [B, C, H, W] (C = 1 or 3), with PIL as transformers resizes: float32
+    pixel values [B, 3, size, size]."""
+    from PIL import Image  # only here: the rest of this tool needs numpy alone
+    out = []
+    for image in images:
+        rgb = np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image
+        pil = Image.fromarray(np.ascontiguousarray(rgb.transpose(1, 2, 0)), "RGB")
+        width, height = pil.size
+        if shortest_edge:
+            short, long = min(width, height), max(width, height)
+            new_long = int(size * long / short)
+            target = (size, new_long) if width <= height else (new_long, size)  # (width, height)
+        else:
+            target = (size, size)
+        if target != (width, height):
+            pil = pil.resize(target, Image.BICUBIC if bicubic else Image.BILINEAR)
+        array = np.asarray(pil).astype(np.float32)
+        if crop:
+            top, left = (array.shape[0] - size) // 2, (array.shape[1] - size) // 2
+            array = array[top:top + size, left:left + size]
+        array = (array * np.float32(1 / 255) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+        out.append(array.transpose(2, 0, 1))
+    return np.stack(out).astype(np.float32)
+
+
 def logits(directory, sequences, dtype=np.float32):
     config = text_config(directory)
     weights = read_weights(directory)
     return np.stack([forward(config, weights, tokens, dtype) for tokens in sequences])
 
 
+def read_json_array(path, key, dtype):
+    return np.asarray(json.loads(Path(path).read_text())[key], dtype=dtype)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("directory", help="Hugging Face model directory")
-    parser.add_argument("--tokens", action="append", required=True,
+    parser.add_argument("directory", nargs="?", help="Hugging Face model directory")
+    parser.add_argument("--tokens", action="append",
                         help="comma-separated token ids of one sequence (repeat for a batch of equal lengths)")
+    parser.add_argument("--pixels", help="JSON {\"pixels\": [B][3][S][S]} pixel values: with a llava directory and "
+                                         "--tokens, the logits of the text after the image; with a vision tower and "
+                                         "--hidden-layer, that hidden state")
+    parser.add_argument("--hidden-layer", type=int, help="index into the tower's hidden_states (negative from the end)")
+    parser.add_argument("--process", help="JSON {\"images\": uint8 [B][C][H][W], \"size\", \"mean\", \"std\", "
+                                          "\"shortest_edge\", \"crop\", \"bicubic\"}: the processed pixel values "
+                                          "(needs PIL; no directory)")
     parser.add_argument("--float64", action="store_true", help="compute in float64 (rotary tables stay float32)")
     parser.add_argument("--out", help="write FILE.json or FILE.npy instead of JSON on stdout")
     args = parser.parse_args(argv)
-    sequences = [[int(t) for t in text.split(",") if t.strip()] for text in args.tokens]
-    if len({len(s) for s in sequences}) != 1 or not sequences[0]:
+    dtype = np.float64 if args.float64 else np.float32
+    sequences = [[int(t) for t in text.split(",") if t.strip()] for text in args.tokens or []]
+    if args.tokens and (len({len(s) for s in sequences}) != 1 or not sequences[0]):
         parser.error("every --tokens sequence must be non-empty and of the same length")
     try:
-        result = logits(args.directory, sequences, np.float64 if args.float64 else np.float32)
-    except (OSError, KeyError, ValueError) as error:
-        print(f"hf_reference.py: {args.directory}: {error}", file=sys.stderr)
+        if args.process:
+            request = json.loads(Path(args.process).read_text())
+            key, result = "pixels", process_images(
+                np.asarray(request["images"], np.uint8), request["size"], request["mean"], request["std"],
+                request.get("shortest_edge", True), request.get("crop", True), request.get("bicubic", True))
+        elif not args.directory:
+            parser.error("a model directory is needed")
+        elif args.pixels and args.hidden_layer is not None:
+            key, result = "hidden", tower_hidden_state(args.directory, read_json_array(args.pixels, "pixels", np.float32),
+                                                       args.hidden_layer, dtype)
+        elif args.pixels:
+            if not sequences:
+                parser.error("--pixels with a llava directory needs --tokens")
+            key, result = "logits", llava_logits(args.directory, read_json_array(args.pixels, "pixels", np.float32),
+                                                 sequences, dtype)
+        else:
+            if not sequences:
+                parser.error("--tokens is required")
+            key, result = "logits", logits(args.directory, sequences, dtype)
+    except (OSError, KeyError, ValueError, IndexError) as error:
+        print(f"hf_reference.py: {args.directory or args.process}: {error}", file=sys.stderr)
         return 1
     if args.out and args.out.endswith(".npy"):
         np.save(args.out, result)
         return 0
-    text = json.dumps({"logits": result.astype(np.float64).tolist()})
+    text = json.dumps({key: result.astype(np.float64).tolist()})
     if args.out:
         Path(args.out).write_text(text + "\n")
     else:

@@ -1,6 +1,7 @@
 #include "fedvlm/model/connector.hpp"
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/model/client_stack.hpp"
 
 namespace fedvlm::model {
 
@@ -19,6 +20,21 @@ torch::nn::Sequential make_connector(const std::string& name, std::int64_t visio
     connector->push_back(torch::nn::Linear(dim, dim));
   }
   return connector;
+}
+
+torch::Tensor run_connector(torch::nn::Sequential& connector, torch::Tensor features, const ClientStack* clients) {
+  auto* first = connector->ptr(0)->as<torch::nn::Linear>();
+  if (clients == nullptr || first == nullptr || !clients->find(first->weight).defined()) return connector->forward(features);
+  for (const auto& layer : connector->children()) {
+    if (auto* linear = layer->as<torch::nn::Linear>()) {
+      features = clients->linear(features, clients->find(linear->weight), clients->find(linear->bias));
+    } else if (auto* gelu = layer->as<torch::nn::GELU>()) {
+      features = gelu->forward(features);
+    } else {
+      FEDVLM_CHECK(false, "batched clients: connector layer {} has no per-client form", layer->name());
+    }
+  }
+  return features;
 }
 
 }  // namespace fedvlm::model

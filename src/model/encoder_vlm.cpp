@@ -1,7 +1,6 @@
 #include "fedvlm/model/encoder_vlm.hpp"
 
 #include "fedvlm/core/error.hpp"
-#include "fedvlm/model/client_stack.hpp"
 #include "fedvlm/model/connector.hpp"
 
 namespace fedvlm::model {
@@ -34,22 +33,7 @@ torch::Tensor EncoderVlm::embed_images(const torch::Tensor& images) {
     torch::NoGradGuard no_grad;
     features = vision->forward(pixels);
   }
-  if (const ClientStack* clients = client_stack()) {
-    if (auto* first = connector->ptr(0)->as<torch::nn::Linear>(); first && clients->find(first->weight).defined()) {
-      // Each client's rows through its own connector.
-      for (const auto& layer : connector->children()) {
-        if (auto* linear = layer->as<torch::nn::Linear>()) {
-          features = clients->linear(features, clients->find(linear->weight), clients->find(linear->bias));
-        } else if (auto* gelu = layer->as<torch::nn::GELU>()) {
-          features = gelu->forward(features);
-        } else {
-          FEDVLM_CHECK(false, "batched clients: connector layer {} has no per-client form", layer->name());
-        }
-      }
-      return features;
-    }
-  }
-  return connector->forward(features);
+  return run_connector(connector, features, client_stack());
 }
 
 EncoderFreeVlm::EncoderFreeVlm(const ModelConfig& model, const LoraConfig& lora, const data::ImageShape& shape,

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fedvlm/core/error.hpp"
+#include "hf_json_fields.hpp"
 
 namespace fedvlm::model::hf {
 
@@ -25,65 +26,6 @@ constexpr Defaults kQwen2{151936, 4096, 22016, 32, 32, 32768};
 constexpr double kRmsNormEps = 1e-6;     // both
 constexpr double kRopeTheta = 10000.0;   // both
 constexpr std::int64_t kQwen2KeyValueHeads = 32;  // Qwen2Config's default; None means num_attention_heads
-
-// Typed reads of one JSON object's keys, each failure an InputError naming file, key and value.
-class Fields {
- public:
-  Fields(const json& object, const fs::path& file, std::string prefix, std::vector<std::string>* defaulted)
-      : object_(object), file_(file), prefix_(std::move(prefix)), defaulted_(defaulted) {}
-
-  // nullptr when the key is absent (or null, where null means "not given").
-  const json* find(const std::string& key, bool null_is_absent) const {
-    const auto it = object_.find(key);
-    if (it == object_.end() || (null_is_absent && it->is_null())) return nullptr;
-    return &*it;
-  }
-
-  [[noreturn]] void fail(const std::string& key, const json& value, std::string_view why) const {
-    throw InputError(fmt::format("{}: {}{} = {}: {}", file_.string(), prefix_, key, value.dump(), why));
-  }
-  [[noreturn]] void missing(const std::string& key, std::string_view why) const {
-    throw InputError(fmt::format("{}: {}{} is missing: {}", file_.string(), prefix_, key, why));
-  }
-
-  std::int64_t positive_integer(const std::string& key, std::int64_t fallback, bool null_is_absent = false) const {
-    const json* value = find(key, null_is_absent);
-    if (value == nullptr) return defaulted(key, fallback);
-    if (!value->is_number_integer() || value->get<std::int64_t>() <= 0) fail(key, *value, "expected a positive integer");
-    return value->get<std::int64_t>();
-  }
-  double positive_number(const std::string& key, double fallback) const {
-    const json* value = find(key, false);
-    if (value == nullptr) return defaulted(key, fallback);
-    if (!value->is_number() || !(value->get<double>() > 0.0)) fail(key, *value, "expected a positive number");
-    return value->get<double>();
-  }
-  bool boolean(const std::string& key, bool fallback) const {
-    const json* value = find(key, false);
-    if (value == nullptr) return defaulted(key, fallback);
-    if (!value->is_boolean()) fail(key, *value, "expected true or false");
-    return value->get<bool>();
-  }
-  std::string string(const std::string& key, const std::string& fallback, bool null_is_absent = false) const {
-    const json* value = find(key, null_is_absent);
-    if (value == nullptr) return defaulted(key, fallback);
-    if (!value->is_string()) fail(key, *value, "expected a string");
-    return value->get<std::string>();
-  }
-  const std::string& prefix() const { return prefix_; }
-
- private:
-  template <class T>
-  T defaulted(const std::string& key, T fallback) const {
-    if (defaulted_ != nullptr) defaulted_->push_back(prefix_ + key);
-    return fallback;
-  }
-
-  const json& object_;
-  const fs::path& file_;
-  std::string prefix_;
-  std::vector<std::string>* defaulted_;
-};
 
 // rope_scaling (4.x) or rope_parameters (5.x): "default" or "llama3"; anything else refused.
 std::optional<HfLlama3RopeScaling> read_rope_scaling(const json& object, const fs::path& file,

@@ -48,9 +48,13 @@ bool is_hf_model_directory(const std::filesystem::path& path);
 // model), LoRA adapters from `lora` (initialized as fedvlm initializes them, from `seed`), for
 // dataset images of `shape` (the model's processor maps them to the tower's input) and a
 // vocabulary of `vocab_size` ids (must equal the config's text vocab_size: InputError otherwise).
-// model_config() describes it in fedvlm's terms: kind "encoder", connector "mlp2x_gelu",
-// vision_dim / vision_layers (those run) / vision_heads / patch_size / vision_select_layer of
-// the tower, the decoder keys as decoder_shape gives them, dropout 0. In eval mode, float32, CPU.
+// model_config() describes it in fedvlm's terms: preset "hf", base = `directory`, kind "encoder",
+// connector "mlp2x_gelu", vision_stem = the tower's model_type, patch_size / vision_dim /
+// vision_layers / vision_heads of the tower, vision_select_layer = vision_feature_layer counted
+// from the end (-1: the last layer), the decoder keys as decoder_shape gives them (max_seq_len =
+// max_position_embeddings), dropout 0. In eval mode, float32, on the CPU. InputError for a
+// directory that is not LLaVA's, images the processor cannot bring to the tower's size
+// (hf_image_processor.hpp), or image tokens + 3 beyond max_position_embeddings.
 std::shared_ptr<VisionLanguageModel> load_hf_vlm(const std::filesystem::path& directory, const LoraConfig& lora,
                                                  const data::ImageShape& shape, std::int64_t vocab_size,
                                                  std::uint64_t seed);

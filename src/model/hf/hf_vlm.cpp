@@ -1,0 +1,171 @@
+#include "fedvlm/model/hf/hf_vlm.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "fedvlm/core/error.hpp"
+#include "fedvlm/model/connector.hpp"
+#include "fedvlm/model/hf/hf_image_processor.hpp"
+#include "fedvlm/model/hf/hf_vision.hpp"
+#include "fedvlm/model/hf/hf_vision_config.hpp"
+#include "hf_tensor_loading.hpp"
+
+namespace fedvlm::model::hf {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// LlavaForConditionalGeneration: tower, projector and language model as EncoderVlm's vision,
+// connector and decoder (same module names, so parameter groups and client stacks treat it alike).
+class HfLlavaVlm : public VisionLanguageModel {
+ public:
+  HfLlavaVlm(const HfLlavaConfig& config, HfImageProcessor processor, const HfDecoderShape& text,
+             const ModelConfig& model, const LoraConfig& lora, const data::ImageShape& shape)
+      : VisionLanguageModel(model, lora, shape, text.vocab_size), config_(config), processor_(std::move(processor)) {
+    vision = register_module("vision", HfVisionTower(config.vision, config.vision_layers_used()));
+    connector = register_module("connector", make_connector("mlp2x_gelu", config.vision.hidden_size, model.dim));
+    decoder = register_module("decoder", Decoder(model, lora, text.vocab_size, forward_state_, text.variant));
+  }
+
+  torch::Tensor embed_images(const torch::Tensor& images) override {
+    torch::Tensor features;
+    {
+      // The tower never trains under a fine-tuning strategy: no autograd graph for it.
+      std::optional<torch::NoGradGuard> no_grad;
+      if (!any_trainable(*vision)) no_grad.emplace();
+      const auto& weight = vision->embeddings->patch_embedding->weight;
+      features = vision->forward(processor_(images.to(weight.device())).to(weight.scalar_type()));
+    }
+    // transformers' "default" drops the first token (CLIP's class token).
+    if (config_.vision_feature_select_strategy == "default") features = features.slice(1, 1);
+    return run_connector(connector, features, client_stack());
+  }
+  std::int64_t num_image_tokens() const override { return config_.num_image_tokens(); }
+
+  HfVisionTower vision{nullptr};
+  torch::nn::Sequential connector{nullptr};
+
+ private:
+  static bool any_trainable(torch::nn::Module& module) {
+    const auto parameters = module.parameters();
+    return std::any_of(parameters.begin(), parameters.end(), [](const torch::Tensor& p) { return p.requires_grad(); });
+  }
+
+  HfLlavaConfig config_;
+  HfImageProcessor processor_;
+};
+
+// Where a LLaVA checkpoint keeps the tower and projector: beside the language model's layout.
+struct LlavaLayout {
+  HfDecoderLayout decoder;
+  std::string vision_prefix;     // "vision_tower.vision_model." | "model.vision_tower.vision_model."
+  std::string projector_prefix;  // "multi_modal_projector." | "model.multi_modal_projector."
+};
+
+LlavaLayout llava_layout(const HfLlavaConfig& config, const SafetensorsCheckpoint& checkpoint) {
+  LlavaLayout layout{decoder_layout(config.text, checkpoint), "vision_tower.vision_model.", "multi_modal_projector."};
+  if (layout.decoder.model_prefix == "model.language_model.") {  // transformers >= 4.52
+    layout.vision_prefix = "model." + layout.vision_prefix;
+    layout.projector_prefix = "model." + layout.projector_prefix;
+  }
+  return layout;
+}
+
+// Tower and projector (the decoder's part is decoder_mapping's), parameter names as the VLM's.
+std::vector<HfTensorMapping> vision_and_projector_mapping(const HfLlavaConfig& config, const LlavaLayout& layout) {
+  std::vector<HfTensorMapping> mapping;
+  for (HfTensorMapping m : vision_tower_mapping(config.vision, config.vision_layers_used(), layout.vision_prefix)) {
+    mapping.push_back({m.checkpoint_name, "vision." + m.parameter_name});
+  }
+  // mlp2x_gelu is Sequential(Linear, GELU, Linear): children 0 and 2.
+  for (const auto& [linear, child] : {std::pair{"linear_1", "0"}, std::pair{"linear_2", "2"}}) {
+    for (const char* part : {"weight", "bias"}) {
+      mapping.push_back({fmt::format("{}{}.{}", layout.projector_prefix, linear, part), fmt::format("connector.{}.{}", child, part)});
+    }
+  }
+  return mapping;
+}
+
+ModelConfig model_config_of(const HfLlavaConfig& config, const HfDecoderShape& text, const fs::path& directory) {
+  ModelConfig model = text.model;
+  model.preset = "hf";
+  model.base = directory.string();
+  model.kind = "encoder";
+  model.connector = "mlp2x_gelu";
+  model.vision_stem = config.vision.model_type;
+  model.patch_size = config.vision.patch_size;
+  model.vision_dim = config.vision.hidden_size;
+  model.vision_layers = config.vision.num_hidden_layers;
+  model.vision_heads = config.vision.num_attention_heads;
+  model.vision_mlp_ratio = config.vision.intermediate_size / config.vision.hidden_size;
+  model.vision_select_layer = config.vision_layers_used() - config.vision.num_hidden_layers - 1;
+  return model;
+}
+
+}  // namespace
+
+bool is_hf_model_directory(const std::filesystem::path& path) {
+  std::error_code error;
+  return fs::is_directory(path, error) && fs::is_regular_file(path / "config.json", error);
+}
+
+std::shared_ptr<VisionLanguageModel> load_hf_vlm(const std::filesystem::path& directory, const LoraConfig& lora,
+                                                 const data::ImageShape& shape, std::int64_t vocab_size,
+                                                 std::uint64_t seed) {
+  const HfLlavaConfig config = read_hf_llava_config(directory);
+  const std::string config_name = config.text.file.string();
+  if (vocab_size != config.text.vocab_size) {
+    throw InputError(fmt::format("{}: text_config.vocab_size = {}, but the dataset's tokenizer has {} ids; fine-tune a "
+                                 "Hugging Face model on a dataset tokenized with its own tokenizer",
+                                 config_name, config.text.vocab_size, vocab_size));
+  }
+  HfImageProcessor processor = read_hf_image_processor(directory, config.vision);
+  check_processable(processor, shape, config.vision);
+  const HfDecoderShape text = decoder_shape(config.text);
+  const ModelConfig model = model_config_of(config, text, directory);
+  if (config.num_image_tokens() + 3 > model.max_seq_len) {
+    throw InputError(fmt::format("{}: {} image tokens + 3 do not fit max_position_embeddings = {}", config_name,
+                                 config.num_image_tokens(), model.max_seq_len));
+  }
+  auto vlm = std::make_shared<HfLlavaVlm>(config, std::move(processor), text, model, lora, shape);
+  initialize_group(*vlm, "lora", seed);  // the stream build_model draws adapters from
+
+  const SafetensorsCheckpoint checkpoint(directory);
+  const LlavaLayout layout = llava_layout(config, checkpoint);
+  const auto mapping = vision_and_projector_mapping(config, layout);
+  ParameterMap parameters = parameters_without_lora(*vlm->vision, "vision.");
+  parameters.merge(parameters_without_lora(*vlm->connector, "connector."));
+  const std::string described_by = fmt::format("the LLaVA model {} describes", config_name);
+  check_mapped_tensors(checkpoint, mapping, parameters, described_by);
+  std::set<std::string> wanted;
+  for (const HfTensorMapping& m : mapping) wanted.insert(m.checkpoint_name);
+  const auto layers_used = config.vision_layers_used();
+  check_no_unknown_tensors(
+      checkpoint,
+      [&](const std::string& name) {
+        const auto& owned = layout.decoder.owned_prefixes;  // checked by load_hf_decoder_weights
+        return wanted.count(name) > 0 || is_unused_vision_tensor(name, layers_used, layout.vision_prefix) ||
+               std::any_of(owned.begin(), owned.end(), [&](const std::string& p) { return name.starts_with(p); });
+      },
+      described_by);
+  load_hf_decoder_weights(vlm->decoder, config.text, checkpoint);  // checks its tensors, then copies
+  copy_mapped_tensors(checkpoint, mapping, parameters);
+  vlm->eval();
+  return vlm;
+}
+
+std::vector<HfTensorMapping> hf_vlm_mapping(const std::filesystem::path& directory) {
+  const HfLlavaConfig config = read_hf_llava_config(directory);
+  const SafetensorsCheckpoint checkpoint(directory);
+  const LlavaLayout layout = llava_layout(config, checkpoint);
+  std::vector<HfTensorMapping> mapping = vision_and_projector_mapping(config, layout);
+  for (const HfTensorMapping& m : decoder_mapping(config.text, layout.decoder)) {
+    mapping.push_back({m.checkpoint_name, "decoder." + m.parameter_name});
+  }
+  return mapping;
+}
+
+}  // namespace fedvlm::model::hf
