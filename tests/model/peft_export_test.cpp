@@ -15,10 +15,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "fedvlm/core/config_registry.hpp"
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
 #include "fedvlm/model/hf/hf_decoder.hpp"
 #include "fedvlm/model/hf/peft_export.hpp"
+#include "fedvlm/model/hf/peft_export_config.hpp"
 #include "fedvlm/model/hf/safetensors_torch.hpp"
 #include "fedvlm/model/lora.hpp"
 #include "support/input_error.hpp"
@@ -295,6 +297,26 @@ TEST(PeftTargetModules, ShortNamesWhenTheySelectExactlyElseARegex) {
   all.push_back("model.layers.2.self_attn.q_proj");  // a layer without an adapter: spelled out
   EXPECT_EQ(peft_target_modules(adapted, all),
             R"(model\.layers\.0\.self_attn\.q_proj|model\.layers\.1\.self_attn\.q_proj)");
+}
+
+TEST(PeftExportConfig, KeysGiveTheExportOptions) {
+  declare_peft_export_parameters();
+  declare_peft_export_parameters();  // idempotent
+  Config config;
+  config.model.base = "/models/llava-1.5-7b-hf/";
+  EXPECT_FALSE(config.get<bool>("export.peft"));
+  PeftExportOptions options = peft_export_options(config);
+  EXPECT_EQ(options.dtype, torch::kFloat32);
+  EXPECT_EQ(options.base_model_name_or_path, "/models/llava-1.5-7b-hf/");
+  EXPECT_TRUE(options.overwrite);
+  config.set("export.dtype", std::string("bf16"));
+  config.set("export.base_name", std::string("llava-hf/llava-1.5-7b-hf"));
+  options = peft_export_options(config);
+  EXPECT_EQ(options.dtype, torch::kBFloat16);
+  EXPECT_EQ(options.base_model_name_or_path, "llava-hf/llava-1.5-7b-hf");
+  config.set("export.dtype", std::string("fp8"));
+  EXPECT_NE(input_error([&] { validate_keys(config, {"export.dtype"}); }).find("fp8"), std::string::npos);
+  EXPECT_EQ(peft_export_directory("runs/a"), fs::path("runs/a/hf_adapter"));
 }
 
 }  // namespace
