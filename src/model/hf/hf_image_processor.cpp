@@ -1,5 +1,7 @@
 #include "fedvlm/model/hf/hf_image_processor.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -20,6 +22,54 @@ constexpr std::array<double, 3> kClipMean{0.48145466, 0.4578275, 0.40821073};  /
 constexpr std::array<double, 3> kClipStd{0.26862954, 0.26130258, 0.27577711};   // OPENAI_CLIP_STD
 constexpr std::array<double, 3> kHalf{0.5, 0.5, 0.5};                            // IMAGENET_STANDARD_*
 constexpr int kPilBilinear = 2, kPilBicubic = 3;
+
+// PIL's resampling filters (Resample.c): bicubic with a = -0.5 (support 2), bilinear (support 1).
+double pil_filter(double x, bool bicubic) {
+  x = std::abs(x);
+  if (!bicubic) return x < 1.0 ? 1.0 - x : 0.0;
+  constexpr double a = -0.5;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+  if (x < 2.0) return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+  return 0.0;
+}
+
+// The [out, in] matrix of one axis' resampling as PIL computes it for 8-bit images
+// (precompute_coeffs, then normalize_coeffs_8bpc): the filter widened by the downscaling factor,
+// each row normalized, then rounded to PIL's fixed point (22 fractional bits, half away from zero).
+torch::Tensor pil_weights(std::int64_t in, std::int64_t out, bool bicubic) {
+  constexpr double kFixedPoint = 1 << 22;
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  const double widen = std::max(scale, 1.0);
+  const double support = (bicubic ? 2.0 : 1.0) * widen;
+  auto weights = torch::zeros({out, in}, torch::kFloat64);
+  auto w = weights.accessor<double, 2>();
+  for (std::int64_t i = 0; i < out; ++i) {
+    const double center = (static_cast<double>(i) + 0.5) * scale;
+    const auto first = std::max<std::int64_t>(static_cast<std::int64_t>(center - support + 0.5), 0);
+    const auto last = std::min<std::int64_t>(static_cast<std::int64_t>(center + support + 0.5), in);
+    double total = 0.0;
+    for (std::int64_t j = first; j < last; ++j) total += w[i][j] = pil_filter((j - center + 0.5) / widen, bicubic);
+    for (std::int64_t j = first; j < last; ++j) {
+      const double k = total != 0.0 ? w[i][j] / total : w[i][j];
+      w[i][j] = std::trunc(k * kFixedPoint + (k < 0 ? -0.5 : 0.5)) / kFixedPoint;
+    }
+  }
+  return weights;
+}
+
+// PIL's Image.resize of an 8-bit image: the horizontal pass, rounded and clipped to 0..255, then
+// the vertical one. In float64, where these fixed-point sums are exact, so the result is PIL's.
+torch::Tensor pil_resize(const torch::Tensor& levels, std::int64_t height, std::int64_t width, bool bicubic) {
+  auto x = levels.to(torch::kFloat64).round();  // the 8-bit image PIL is given
+  const auto options = x.options();
+  if (width != x.size(3)) {
+    x = (x.matmul(pil_weights(x.size(3), width, bicubic).to(options.device()).t()) + 0.5).floor().clamp(0.0, 255.0);
+  }
+  if (height != x.size(2)) {
+    x = (pil_weights(x.size(2), height, bicubic).to(options.device()).matmul(x) + 0.5).floor().clamp(0.0, 255.0);
+  }
+  return x.to(levels.scalar_type());
+}
 
 // The defaults of the processor class for `vision`'s tower at its image_size.
 HfImageProcessor defaults_for(const std::string& type, const HfVisionConfig& vision) {
@@ -138,17 +188,7 @@ torch::Tensor HfImageProcessor::operator()(const torch::Tensor& images) const {
     auto uncropped = *this;
     uncropped.do_center_crop = false;
     const auto [height, width] = uncropped.output_size(shape);
-    if (height != shape.height || width != shape.width) {
-      namespace F = torch::nn::functional;
-      auto options =
-          F::InterpolateFuncOptions().size(std::vector<std::int64_t>{height, width}).align_corners(false).antialias(true);
-      if (bicubic) {
-        options.mode(torch::kBicubic);
-      } else {
-        options.mode(torch::kBilinear);
-      }
-      x = F::interpolate(x, options).clamp(0.0, 255.0);  // PIL's 8-bit result is clipped
-    }
+    if (height != shape.height || width != shape.width) x = pil_resize(x, height, width, bicubic);
   }
   if (do_center_crop) {  // transformers' center_crop: the top-left offset rounds down
     const auto top = (x.size(2) - crop_height) / 2, left = (x.size(3) - crop_width) / 2;

@@ -13,13 +13,13 @@
 // Input: fedvlm's images, float [B, C, H, W] in [-1, 1] (collate_images: pixel / 255 * 2 - 1),
 // C = 1 (repeated to RGB, as PIL's convert("RGB") does) or 3. They are mapped back to 0..255.
 //
-// Where it can differ from transformers: transformers resizes with PIL on uint8 images, which
-// rounds to integers after each of its two passes (horizontal, then vertical) and uses 8-bit
-// fixed-point filter weights; here the resize is interpolate(antialias = true) in floating point,
-// with PIL's kernels (bicubic a = -0.5, support scaled when downsampling) and clipped to 0..255
-// as PIL clips. Resized pixels can therefore differ by about one or two levels of 255 (measured
-// against PIL in HfImageProcessor tests); without a resize (the image already at the tower's size)
-// the two agree to float rounding.
+// Resizing is PIL's Image.resize of an 8-bit image, which is what transformers calls: PIL's
+// filters (bicubic a = -0.5; bilinear), widened when downsampling, its coefficients rounded to its
+// fixed point, the horizontal pass rounded and clipped to 0..255 before the vertical one. Done as
+// two float64 matrix products (where those fixed-point sums are exact), it gives PIL's pixels
+// (HfVisionTest.ClipProcessorMatchesPil). Where it can still differ from transformers: images that
+// are not whole 8-bit levels (fedvlm's datasets are uint8, so only float rounding) are rounded to
+// levels before a resize, and the rescale / normalize arithmetic is float32 (~1e-7).
 #pragma once
 
 #include <array>
