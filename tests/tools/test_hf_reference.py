@@ -76,6 +76,59 @@ class ReferenceForward(unittest.TestCase):
         self.assertEqual(result.returncode, 2)
 
 
+def has_pil():
+    return importlib.util.find_spec("PIL") is not None
+
+
+class ReferenceVision(unittest.TestCase):
+    """The LLaVA half of hf_reference.py (its agreement with fedvlm is HfVisionTest.*)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.llava = Path(cls.tmp.name) / "llava"
+        hf_checkpoint.main(["llava", "--out", str(cls.llava), "--seed", "4"])
+        cls.pixels = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_tower_attention_is_bidirectional(self):
+        # Unlike the decoder, the tower's first token (CLIP's class token) sees the last patch.
+        config = hf_reference.vision_config(self.llava)
+        weights = hf_reference.read_weights(self.llava)
+        prefix = "vision_tower.vision_model."
+        before = hf_reference.vision_hidden_states(config, weights, prefix, self.pixels, np.float32)
+        changed = self.pixels.copy()
+        changed[:, :, 24:, 24:] += 1.0  # the last 8 x 8 patch
+        after = hf_reference.vision_hidden_states(config, weights, prefix, changed, np.float32)
+        self.assertEqual(len(before), config["num_hidden_layers"] + 1)
+        np.testing.assert_array_equal(before[0][:, 0], after[0][:, 0])  # embeddings: per token
+        self.assertGreater(float(abs(before[1][:, 0] - after[1][:, 0]).max()), 1e-6)
+
+    def test_select_strategy_sets_the_image_token_count(self):
+        weights = hf_reference.read_weights(self.llava)
+        default = hf_reference.image_features(self.llava, weights, self.pixels, np.float32)
+        self.assertEqual(default.shape, (1, 16, 32))  # 16 patches, class token dropped
+        full_dir = Path(self.tmp.name) / "llava-full"
+        hf_checkpoint.main(["llava", "--out", str(full_dir), "--seed", "4"])
+        config = json.loads((full_dir / "config.json").read_text())
+        config["vision_feature_select_strategy"] = "full"
+        (full_dir / "config.json").write_text(json.dumps(config))
+        full = hf_reference.image_features(full_dir, weights, self.pixels, np.float32)
+        self.assertEqual(full.shape, (1, 17, 32))
+        np.testing.assert_allclose(full[:, 1:], default, atol=1e-6)
+
+    @unittest.skipIf(not has_pil(), "PIL is not installed")
+    def test_processor_without_resize_only_normalizes(self):
+        images = np.random.default_rng(1).integers(0, 256, (2, 1, 32, 32)).astype(np.uint8)
+        mean, std = [0.1, 0.2, 0.3], [0.5, 0.25, 0.125]
+        pixels = hf_reference.process_images(images, 32, mean, std)
+        expected = (np.repeat(images, 3, axis=1) / 255.0 - np.reshape(mean, (1, 3, 1, 1))) / np.reshape(std, (1, 3, 1, 1))
+        np.testing.assert_allclose(pixels, expected, atol=1e-5)
+
+
 class ParityWithoutTransformers(unittest.TestCase):
     @unittest.skipIf(has_transformers(), "transformers is installed: hf-parity.py would run")
     def test_exits_77_and_says_why(self):
