@@ -17,7 +17,7 @@
 // filters (bicubic a = -0.5; bilinear), widened when downsampling, its coefficients rounded to its
 // fixed point, the horizontal pass rounded and clipped to 0..255 before the vertical one. Done as
 // two float64 matrix products (where those fixed-point sums are exact), it gives PIL's pixels
-// (HfVisionTest.ClipProcessorMatchesPil). Where it can still differ from transformers: images that
+// (HfVisionTest.ProcessorsMatchPil). Where it can still differ from transformers: images that
 // are not whole 8-bit levels (fedvlm's datasets are uint8, so only float rounding) are rounded to
 // levels before a resize, and the rescale / normalize arithmetic is float32 (~1e-7).
 #pragma once
