@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <optional>
+#include <tuple>
 
 #include "fedvlm/core/fs.hpp"
 #include "fedvlm/data/tokenizer.hpp"
@@ -60,9 +61,11 @@ void DatasetWriter::State::check_content(const Samples& samples, const std::stri
     FEDVLM_CHECK(valid_box(b), "{}: sample {} has box ({}, {}, {}, {}): must be in [0, 1] with x0 <= x1, y0 <= y1, or all NaN",
                  where, i, b[0], b[1], b[2], b[3]);
   }
-  for (const auto& [name, tokens] : {std::pair{"prompt", &samples.prompt}, std::pair{"answer", &samples.answer}})
+  using Field = Tokenizer::Field;
+  for (const auto& [name, tokens, field] : {std::tuple{"prompt", &samples.prompt, Field::prompt},
+                                            std::tuple{"answer", &samples.answer, Field::answer}})
     for (std::size_t j = 0; j < tokens->size(); ++j)
-      if (auto problem = tokenizer->stored_id_problem((*tokens)[j]))
+      if (auto problem = tokenizer->stored_id_problem((*tokens)[j], field))
         throw InputError(fmt::format("{}: {}[{}] = {} {}", where, name, j, (*tokens)[j], *problem));
 }
 

@@ -63,6 +63,10 @@ HfTokenizer assemble(BpeTokenizer bpe, const json& config, const std::string& co
   out.special.bos = id_of("bos_token");
   out.special.eos = id_of("eos_token");
   if (out.special.bos < 0) out.special.bos = out.bpe.post_processor_bos().value_or(-1);
+  // Llama 3 names no pad: a reserved token keeps the vocabulary equal to the checkpoint's
+  // embedding rows (an added id would lie past them).
+  for (const char* reserved : {"<|finetune_right_pad_id|>", "<|reserved_special_token_0|>"})
+    if (out.special.pad < 0) out.special.pad = out.bpe.id(reserved).value_or(-1);
   return out;
 }
 
@@ -72,12 +76,22 @@ std::vector<std::uint8_t> serialize(std::string_view tokenizer_json, const json&
   return {text.begin(), text.end()};
 }
 
+// A tokenizer.json with byte fallback is a converted SentencePiece model (Llama 2, LLaVA-1.5
+// ship both files); the original tokenizer.model is the one fedvlm reads.
+bool is_converted_sentencepiece(const fs::path& tokenizer_json) {
+  const json document = json::parse(read_text(tokenizer_json), nullptr, false);
+  return document.is_object() && document.contains("model") && document["model"].is_object() &&
+         document["model"].value("byte_fallback", false) == true;
+}
+
 }  // namespace
 
 fs::path resolve_tokenizer_file(const fs::path& path) {
   if (!fs::is_directory(path)) return path;
-  for (const char* name : {"tokenizer.json", "tokenizer.model"})
-    if (fs::exists(path / name)) return path / name;
+  const bool has_model = fs::exists(path / "tokenizer.model");
+  if (fs::exists(path / "tokenizer.json") && !(has_model && is_converted_sentencepiece(path / "tokenizer.json")))
+    return path / "tokenizer.json";
+  if (has_model) return path / "tokenizer.model";
   throw InputError(fmt::format("{}: the directory holds neither tokenizer.json nor tokenizer.model", path.string()));
 }
 

@@ -137,7 +137,8 @@ class SplitValidator {
     if (tokens && dims_[tokens_name].size() != 1) add(path(tokens_name), "shape", "must have one dimension");
     if (tokens && c_.tokenizer)
       for (std::size_t j = 0; j < tokens->size(); ++j)
-        if (auto problem = c_.tokenizer->stored_id_problem((*tokens)[j]))
+        if (auto problem = c_.tokenizer->stored_id_problem(
+                (*tokens)[j], tokens_name == "prompt" ? Tokenizer::Field::prompt : Tokenizer::Field::answer))
           add(path(tokens_name), "range", fmt::format("{}[{}] = {} {}", tokens_name, j, (*tokens)[j], *problem));
     if (!ptr || !expect_shape(ptr_name, dims_[ptr_name], {n + 1})) return;
     const auto& p = *ptr;
@@ -169,7 +170,7 @@ void validate_meta_fields(Context& c, hid_t meta) {
   try {
     c.tokenizer.emplace(Tokenizer::from_serialized(info.tokenizer_model));
   } catch (const Error& e) {
-    c.report.add("meta.h5", "/tokenizer/model", "tokenizer", fmt::format("not a usable SentencePiece model: {}", e.what()));
+    c.report.add("meta.h5", "/tokenizer/model", "tokenizer", fmt::format("not a usable tokenizer: {}", e.what()));
   }
   for (std::int64_t k = 1; k < info.num_clients; ++k)
     if (info.client_shard[k] < info.client_shard[k - 1])

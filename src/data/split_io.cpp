@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <string_view>
 
 namespace fedvlm::data {
 namespace names = split_names;
@@ -40,7 +41,8 @@ void read_csr(hid_t tokens, hid_t pointers, std::int64_t begin, std::int64_t end
   out = h5::read_rows<std::int32_t>(tokens, first, out_ptr.back());
   // An id the model cannot embed would otherwise stop training with a bare "index out of range".
   for (std::size_t j = 0; j < out.size(); ++j)
-    if (auto problem = tokenizer.stored_id_problem(out[j]))
+    if (auto problem = tokenizer.stored_id_problem(
+            out[j], std::string_view(name) == "prompt" ? Tokenizer::Field::prompt : Tokenizer::Field::answer))
       throw InputError(fmt::format("{}: {}[{}] = {} {} (fedvlm-prep inspect lists every such problem)", h5::describe(tokens),
                                    name, first + static_cast<std::int64_t>(j), out[j], *problem));
   for (auto& p : out_ptr) p -= first;

@@ -162,12 +162,13 @@ std::string Tokenizer::piece(std::int32_t id) const {
   return out;
 }
 
-std::optional<std::string> Tokenizer::stored_id_problem(std::int32_t id) const {
+std::optional<std::string> Tokenizer::stored_id_problem(std::int32_t id, Field field) const {
   if (id < 0 || id >= piece_count())
     return fmt::format("is outside the vocabulary [0, {}) of the tokenizer in meta.h5:/tokenizer/model: store the ids "
                        "{} gives (encode the text with it)", piece_count(),
                        state_->bpe ? "its tokenizer.json" : "its SentencePiece model");
-  const char* name = id == pad_id() ? "<pad>" : id == bos_id() ? "<bos>" : id == eos_id() ? "<eos>" : nullptr;
+  const bool eos = id == eos_id() && field == Field::answer;
+  const char* name = id == pad_id() ? "<pad>" : id == bos_id() ? "<bos>" : eos ? "<eos>" : nullptr;
   if (name == nullptr) return std::nullopt;
   return fmt::format("is the tokenizer's {} id: store only the text's ids, without padding (the *_ptr arrays delimit "
                      "samples) and without <bos>/<eos> (the model adds them)", name);

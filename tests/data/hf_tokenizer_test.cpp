@@ -10,15 +10,15 @@ namespace {
 using namespace fedvlm::data::testing;
 using namespace ::testing;
 
-TEST(HfTokenizerTest, Llama3TakesSpecialIdsFromTheConfigAndAddsPad) {
+TEST(HfTokenizerTest, Llama3TakesSpecialIdsFromTheConfigAndPadsWithAReservedToken) {
   const Tokenizer t = Tokenizer::from_file(hf_tokenizer_dir("llama3"));
   const BpeTokenizer bpe = BpeTokenizer::from_file(hf_tokenizer_dir("llama3") / "tokenizer.json");
   EXPECT_TRUE(t.is_byte_level_bpe());
   EXPECT_EQ(t.piece_count(), bpe.size());
   EXPECT_EQ(t.bos_id(), bpe.id("<|begin_of_text|>"));
   EXPECT_EQ(t.eos_id(), bpe.id("<|eot_id|>"));
-  EXPECT_EQ(t.pad_id(), bpe.size());  // Llama 3 names no pad: one added id
-  EXPECT_EQ(t.vocab_size(), bpe.size() + 1);
+  EXPECT_EQ(t.pad_id(), bpe.id("<|reserved_special_token_0|>"));  // Llama 3 names no pad
+  EXPECT_EQ(t.vocab_size(), bpe.size());  // nothing added: the checkpoint's embedding rows suffice
   EXPECT_EQ(t.unk_id(), -1);
   EXPECT_THAT(t.chat_template(), HasSubstr("<|start_header_id|>"));
 }
@@ -43,6 +43,10 @@ TEST(HfTokenizerTest, EncodeMatchesTheReferenceAndDecodeSkipsSpecialIds) {
   EXPECT_EQ(t.decode(ids), "Hello world");
   EXPECT_TRUE(t.stored_id_problem(t.bos_id()));
   EXPECT_TRUE(t.stored_id_problem(t.pad_id()));
+  // <|eot_id|> (eos) closes the user turn inside Llama 3's prompts; an answer must not hold it.
+  EXPECT_FALSE(t.stored_id_problem(t.eos_id(), Tokenizer::Field::prompt));
+  EXPECT_TRUE(t.stored_id_problem(t.eos_id(), Tokenizer::Field::answer));
+  EXPECT_TRUE(t.stored_id_problem(t.bos_id(), Tokenizer::Field::prompt));
   EXPECT_FALSE(t.stored_id_problem(*BpeTokenizer::from_file(hf_tokenizer_dir("llama3") / "tokenizer.json")
                                          .id("<|start_header_id|>")));  // chat-template tokens may be stored
 }
@@ -63,11 +67,11 @@ TEST(HfTokenizerTest, SerializedFormIsSelfContained) {
   EXPECT_EQ(reloaded.chat_template(), original.chat_template());
   EXPECT_EQ(reloaded.encode("I'm 12345 😀"), original.encode("I'm 12345 😀"));
   EXPECT_EQ(reloaded.serialized(), bytes);
-  // Without tokenizer_config.json: bos from the post_processor, eos and pad added.
+  // Without tokenizer_config.json: bos from the post_processor, pad reserved, eos added.
   const Tokenizer bare = Tokenizer::from_file(moved);
   EXPECT_EQ(bare.bos_id(), original.bos_id());
-  EXPECT_EQ(bare.eos_id(), bare.piece_count() + 1);
-  EXPECT_EQ(bare.pad_id(), bare.piece_count());
+  EXPECT_EQ(bare.pad_id(), original.pad_id());
+  EXPECT_EQ(bare.eos_id(), bare.piece_count());
   // A bare tokenizer.json document is accepted as stored bytes too.
   const std::string text = read_text_file(moved);
   EXPECT_EQ(Tokenizer::from_serialized(std::vector<std::uint8_t>(text.begin(), text.end())).bos_id(), original.bos_id());
@@ -81,6 +85,11 @@ TEST(HfTokenizerTest, DirectoryPrefersTokenizerJsonAndFallsBackToTheModel) {
   EXPECT_FALSE(Tokenizer::from_file(dir.path()).is_byte_level_bpe());
   std::filesystem::copy_file(hf_tokenizer_dir("qwen2") / "tokenizer.json", dir / "tokenizer.json");
   EXPECT_TRUE(Tokenizer::from_file(dir.path()).is_byte_level_bpe());
+  // Beside a tokenizer.model, a tokenizer.json with byte fallback is its conversion: the model wins.
+  auto converted = nlohmann::json::parse(read_text_file(dir / "tokenizer.json"));
+  converted["model"]["byte_fallback"] = true;
+  write_text_file(dir / "tokenizer.json", converted.dump());
+  EXPECT_FALSE(Tokenizer::from_file(dir.path()).is_byte_level_bpe());
 }
 
 TEST(HfTokenizerTest, ConfigNamingAnUnknownTokenIsAnInputError) {

@@ -9,9 +9,11 @@
 //
 // A byte-level BPE tokenizer takes bos, eos and pad from the tokenizer_config.json beside its
 // tokenizer.json (bos_token, eos_token, pad_token; bos falls back to the token the
-// post_processor prepends); each one missing gets an added id as above. Llama 3 Instruct: bos
-// <|begin_of_text|>, eos <|eot_id|>, pad added. Qwen2 Instruct: bos added, eos <|im_end|>, pad
-// <|endoftext|>. It has no <unk> (every byte is a symbol): unk_id() is -1.
+// post_processor prepends, pad to <|finetune_right_pad_id|> or <|reserved_special_token_0|>,
+// so Llama 3's ids stay within its embedding rows); each one still missing gets an added id as
+// above. Llama 3 Instruct: bos <|begin_of_text|>, eos <|eot_id|>, pad
+// <|reserved_special_token_0|> (3.1: <|finetune_right_pad_id|>). Qwen2 Instruct: bos added, eos
+// <|im_end|>, pad <|endoftext|>. It has no <unk> (every byte is a symbol): unk_id() is -1.
 //
 // Serialized form (meta.h5:/tokenizer/model): a SentencePiece ModelProto, or for byte-level BPE
 // the JSON document {"format": "fedvlm-hf-tokenizer", "tokenizer": <tokenizer.json>,
@@ -64,7 +66,9 @@ class Tokenizer {
  public:
   static Tokenizer from_serialized(std::span<const std::uint8_t> model_bytes);
   // A SentencePiece .model, a tokenizer.json (with the tokenizer_config.json beside it, when
-  // there is one), or a model directory holding tokenizer.json (preferred) or tokenizer.model.
+  // there is one), or a model directory holding tokenizer.json (preferred) or tokenizer.model
+  // (read instead of a tokenizer.json with byte fallback, which is a converted SentencePiece
+  // model: Llama 2 and LLaVA-1.5 directories ship both).
   static Tokenizer from_file(const std::filesystem::path& model_file);
   // Trains a unigram model with byte fallback off, digits split, the special ids `ids` (fedvlm's
   // own by default; -1 leaves a piece out), character coverage 1 and a soft vocabulary limit (a
@@ -96,8 +100,11 @@ class Tokenizer {
   const Vocabulary& vocabulary() const;
   // Why `id` may not be stored in a dataset's prompt or answer arrays, or nullopt when it may:
   // stored ids are the tokenizer's own ids other than its <pad>, <bos>, <eos> (the model
-  // adds those itself). The text completes "prompt[7] = 1 ...".
-  std::optional<std::string> stored_id_problem(std::int32_t id) const;
+  // adds those itself), except that a prompt may hold <eos>: chat templates end earlier turns
+  // with it (Llama 3 Instruct's <|eot_id|> closes the user turn). The text completes
+  // "prompt[7] = 1 ...".
+  enum class Field { prompt, answer };
+  std::optional<std::string> stored_id_problem(std::int32_t id, Field field = Field::answer) const;
   std::vector<std::uint8_t> serialized() const;
 
  private:
