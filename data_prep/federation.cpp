@@ -10,6 +10,7 @@
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
+#include "fedvlm/data/chat_template.hpp"
 #include "fedvlm/data/dataset.hpp"
 #include "fedvlm/data/tokenizer.hpp"
 #include "progress.hpp"
@@ -17,20 +18,50 @@
 namespace fedvlm::prep {
 namespace {
 
-// Prompts and answers repeat a lot (a few hundred distinct captions): encode each text once.
+// Prompts and answers repeat a lot (a few hundred distinct captions): encode each text once,
+// wrapped as the chat template wraps a prompt or an answer.
 class CachedEncoder {
  public:
-  explicit CachedEncoder(const data::Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
-  const std::vector<std::int32_t>& encode(const std::string& text) {
-    auto found = cache_.find(text);
-    if (found == cache_.end()) found = cache_.emplace(text, tokenizer_.encode(text)).first;
-    return found->second;
+  CachedEncoder(const data::Tokenizer& tokenizer, data::ChatTemplate chat) : tokenizer_(tokenizer), chat_(std::move(chat)) {}
+  const std::vector<std::int32_t>& prompt(const std::string& text) {
+    return encode(prompts_, text, [&] { return chat_.stored_prompt(std::nullopt, text); });
+  }
+  const std::vector<std::int32_t>& answer(const std::string& text) {
+    return encode(answers_, text, [&] { return chat_.stored_answer(text); });
   }
 
  private:
+  using Cache = std::unordered_map<std::string, std::vector<std::int32_t>>;
+  template <class Wrap>
+  const std::vector<std::int32_t>& encode(Cache& cache, const std::string& text, Wrap wrap) {
+    auto found = cache.find(text);
+    if (found == cache.end()) found = cache.emplace(text, tokenizer_.encode(wrap())).first;
+    return found->second;
+  }
   const data::Tokenizer& tokenizer_;
-  std::unordered_map<std::string, std::vector<std::int32_t>> cache_;
+  data::ChatTemplate chat_;
+  Cache prompts_, answers_;
 };
+
+// The token text of `id`, or "" for an id the tokenizer lacks (one fedvlm added).
+std::string token_text(const data::Tokenizer& tokenizer, std::int32_t id) {
+  return id < tokenizer.piece_count() ? tokenizer.piece(id) : "";
+}
+
+data::ChatTemplate make_chat_template(const FederationSpec& spec, const data::Tokenizer& tokenizer) {
+  const data::ChatTokens tokens{token_text(tokenizer, tokenizer.bos_id()), token_text(tokenizer, tokenizer.eos_id())};
+  const auto& file = spec.tokenizer_file;
+  const auto config = (std::filesystem::is_directory(file) ? file : file.parent_path()) / "tokenizer_config.json";
+  const auto chat = spec.chat_template == "auto" ? data::ChatTemplate::recognize(tokenizer.chat_template(), tokens, config.string())
+                                                 : data::ChatTemplate::named(spec.chat_template, tokens);
+  // The model appends eos after every answer: it must be the token that ends the assistant's turn.
+  if (!chat.end_of_turn().empty() && chat.end_of_turn() != tokens.eos)
+    throw InputError(fmt::format("--chat-template {}: the template ends an answer with {} but the tokenizer's eos is '{}': "
+                                 "fedvlm appends eos after every answer, so set eos_token to {} in tokenizer_config.json "
+                                 "or choose another template", chat.name(), chat.end_of_turn(), tokens.eos, chat.end_of_turn()));
+  if (chat.family() != data::ChatFamily::none) log::info("wrapping prompts and answers in the {} chat template", chat.name());
+  return chat;
+}
 
 data::Tokenizer make_tokenizer(const FederationSpec& spec, const FederationSplits& splits) {
   if (!spec.tokenizer_file.empty()) {
@@ -39,7 +70,8 @@ data::Tokenizer make_tokenizer(const FederationSpec& spec, const FederationSplit
     return data::Tokenizer::from_file(spec.tokenizer_file);
   }
   if (splits.public_samples.empty())
-    throw InputError("the tokenizer is trained on the public split, which is empty: use --public-fraction > 0 or --tokenizer FILE.model");
+    throw InputError("the tokenizer is trained on the public split, which is empty: use --public-fraction > 0 or --tokenizer "
+                     "FILE.model|tokenizer.json|MODEL_DIR");
   std::vector<std::string> texts;
   texts.reserve(2 * splits.public_samples.size());
   for (const auto& sample : splits.public_samples) {
@@ -58,7 +90,7 @@ data::Samples encode(const std::vector<TextSample>& source, std::span<const std:
     const auto& sample = source[static_cast<std::size_t>(row)];
     FEDVLM_CHECK(static_cast<std::int64_t>(sample.image.size()) == shape.numel(), "sample {} has {} pixel values, expected {}",
                  row, sample.image.size(), shape.numel());
-    samples.add(sample.image, sample.task, encoder.encode(sample.prompt), encoder.encode(sample.answer), sample.label, sample.box);
+    samples.add(sample.image, sample.task, encoder.prompt(sample.prompt), encoder.answer(sample.answer), sample.label, sample.box);
   }
   return samples;
 }
@@ -85,6 +117,7 @@ data::DatasetInfo dataset_info(const FederationSpec& spec, const data::Tokenizer
   info.partition["min_samples"] = std::to_string(spec.partition.min_samples);
   info.partition["seed"] = std::to_string(spec.partition.seed);
   info.tokenizer_model = tokenizer.serialized();
+  if (spec.chat_template != "auto" || !tokenizer.chat_template().empty()) info.partition["chat_template"] = spec.chat_template;
   return info;
 }
 
@@ -141,7 +174,7 @@ FederationSummary write_federation(const FederationSpec& spec, const FederationS
   const auto assignment = partition_samples(input, spec.partition);
 
   const auto tokenizer = make_tokenizer(spec, splits);
-  CachedEncoder encoder(tokenizer);
+  CachedEncoder encoder(tokenizer, make_chat_template(spec, tokenizer));
   auto info = dataset_info(spec, tokenizer);
   info.partition["task_alpha"] = format_number(spec.partition.task_alpha);
   info.partition["quantity_dist"] = spec.partition.quantity_dist;
@@ -177,7 +210,7 @@ FederationSummary write_population(const FederationSpec& spec, const FederationS
   FEDVLM_CHECK(static_cast<std::int64_t>(planned_sizes.size()) == spec.num_clients, "{} planned sizes for {} clients",
                planned_sizes.size(), spec.num_clients);
   const auto tokenizer = make_tokenizer(spec, splits);
-  CachedEncoder encoder(tokenizer);
+  CachedEncoder encoder(tokenizer, make_chat_template(spec, tokenizer));
   data::DatasetWriter writer(spec.out, dataset_info(spec, tokenizer), std::min(spec.shards, spec.num_clients), spec.force);
   write_public_and_test(writer, spec, splits, encoder);
 

@@ -27,6 +27,9 @@ struct FederationSpec {
   PartitionParams partition;
   int vocab_size = 256;
   std::filesystem::path tokenizer_file;  // empty: train on the public split's prompts and answers
+  // "auto": the tokenizer's own chat template (tokenizer_config.json), none when it has none;
+  // or a data::ChatTemplate family name. Prompts and answers are stored as the template wraps them.
+  std::string chat_template = "auto";
   std::int64_t shards = 1;
   bool force = false;
   std::map<std::string, std::string> extra_attributes;  // stored with the partition parameters (e.g. "source")

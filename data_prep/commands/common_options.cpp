@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include "commands/commands.hpp"
+#include "fedvlm/data/chat_template.hpp"
 #include "federation.hpp"
 #include "fedvlm/core/log.hpp"
 
@@ -27,6 +28,18 @@ void add_partition_options(CLI::App& command, PartitionParams& params) {
                      "Every client holds at least this many samples (redraw, then rebalance; else fail)")
       ->capture_default_str();
   command.add_option("--seed", params.seed, "Seed of every random draw (tasks, rendering, split, partition)")->capture_default_str();
+}
+
+void add_tokenizer_options(CLI::App& command, std::filesystem::path& tokenizer, std::string& chat_template) {
+  command.add_option("--tokenizer", tokenizer,
+                     "Use this tokenizer instead of training one: a SentencePiece .model, a Hugging Face tokenizer.json "
+                     "(byte-level BPE, as Llama 3 and Qwen2 ship; tokenizer_config.json beside it gives the special tokens "
+                     "and chat template), or a model directory holding either");
+  command.add_option("--chat-template", chat_template,
+                     fmt::format("Wrap prompts and answers in a chat template: auto (the tokenizer's own, recognized from "
+                                 "tokenizer_config.json; none if it has none) or one of {}",
+                                 fmt::join(data::ChatTemplate::family_names(), ", ")))
+      ->capture_default_str();
 }
 
 void log_federation_summary(const std::string& out, const FederationSummary& summary) {

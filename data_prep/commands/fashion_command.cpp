@@ -44,7 +44,7 @@ void add_fashion_command(CLI::App& app) {
                       "Grounding images hold 2 to this many items of distinct classes")
       ->capture_default_str();
   command->add_option("--vocab-size", options->vocab_size, "SentencePiece vocabulary size (an upper bound)")->capture_default_str();
-  command->add_option("--tokenizer", options->tokenizer, "Use this SentencePiece .model instead of training one");
+  add_tokenizer_options(*command, options->tokenizer, options->chat_template);
   command->add_option("--shards", options->shards,
                       "Number of shard files (contiguous client ranges; the simulator gives each MPI rank whole shards, so "
                       "use at least as many as ranks). 0 = 4, or with --samples-per-client one per 32,768 samples (at "

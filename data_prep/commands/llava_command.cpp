@@ -28,7 +28,7 @@ void add_llava_command(CLI::App& app) {
                       "Grounding boxes are normalized to the 'padded' square (LLaVA-1.5) or the 'original' image")
       ->capture_default_str();
   command->add_option("--vocab-size", options->vocab_size, "SentencePiece vocabulary size (an upper bound)")->capture_default_str();
-  command->add_option("--tokenizer", options->tokenizer, "Use this SentencePiece .model instead of training one");
+  add_tokenizer_options(*command, options->tokenizer, options->chat_template);
   command->add_option("--shards", options->shards, "Number of shard files (contiguous client ranges)")->capture_default_str();
   command->add_option("--on-error", options->on_error, "fail, or skip unusable records and count them")->capture_default_str();
   command->add_flag("--force", options->force, "Replace an existing output directory");

@@ -200,6 +200,7 @@ FashionSummary build_fashion(const FashionOptions& options) {
   spec.partition = options.partition;
   spec.vocab_size = options.vocab_size;
   spec.tokenizer_file = options.tokenizer;
+  spec.chat_template = options.chat_template;
   spec.shards = shard_count(options, {});
   spec.force = options.force;
   spec.extra_attributes["source"] = options.source.string();

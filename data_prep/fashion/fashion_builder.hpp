@@ -31,6 +31,7 @@ struct FashionOptions {
   GroundLayout ground;             // grounding canvases: item count and sizes
   int vocab_size = 256;
   std::filesystem::path tokenizer;
+  std::string chat_template = "auto";
   std::string samples_per_client;  // empty: partition the pool; else population mode (population/samples_per_client.hpp)
   std::int64_t shards = 0;         // 0: 4, or in population mode one per kSamplesPerShard planned samples (at least 4)
   bool force = false;

@@ -210,6 +210,7 @@ LlavaSummary build_llava(const LlavaOptions& options) {
   spec.partition = partition;
   spec.vocab_size = options.vocab_size;
   spec.tokenizer_file = options.tokenizer;
+  spec.chat_template = options.chat_template;
   spec.shards = options.shards;
   spec.force = options.force;
   spec.extra_attributes["source"] = options.json.string();

@@ -25,6 +25,7 @@ struct LlavaOptions {
   int channels = 3;
   int vocab_size = 256;
   std::filesystem::path tokenizer;
+  std::string chat_template = "auto";
   std::int64_t shards = 1;
   bool force = false;
   std::string on_error = "fail";     // "skip": drop unusable records and count them

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -230,6 +231,52 @@ TEST(LlavaRecords, TurnsWithoutAStringSpeakerAreSkipped) {
   EXPECT_EQ(records[0].prompt, "q");
   EXPECT_EQ(records[0].answer, "a");
   EXPECT_EQ(records[1].problem, "has no \"human\" turn");
+}
+
+// --tokenizer with a Hugging Face tokenizer directory (tools/hf_tokenizer.py): prompts and
+// answers are stored as its chat template wraps them, without bos and end-of-turn.
+std::filesystem::path write_hf_tokenizer(const std::filesystem::path& out, const std::string& layout) {
+  const std::string command = fmt::format("/usr/bin/python3 '{}/tools/hf_tokenizer.py' write --layout {} --out '{}'",
+                                          FEDVLM_SOURCE_DIR, layout, out.string());
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  return out;
+}
+
+TEST_F(LlavaConversion, HfTokenizerDirectoryAppliesItsChatTemplate) {
+  options_.tokenizer = write_hf_tokenizer(temp_ / "llama3", "llama3");
+  build_llava(options_);
+  EXPECT_TRUE(data::validate_dataset(options_.out).empty());
+  data::DatasetReader reader(options_.out);
+  const auto tokenizer = data::Tokenizer::from_serialized(reader.info().tokenizer_model);
+  EXPECT_TRUE(tokenizer.is_byte_level_bpe());
+  const auto test = reader.read_split("test");
+  // The ids, not the decoded text: decode drops <|eot_id|>, the eos that closes the user turn.
+  const auto expected = tokenizer.encode(
+      "<|start_header_id|>user<|end_header_id|>\n\nwhat colour is the image?<|eot_id|>"
+      "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  EXPECT_EQ(std::vector<std::int32_t>(test.prompt_of(0).begin(), test.prompt_of(0).end()), expected);
+  EXPECT_EQ(std::count(expected.begin(), expected.end(), tokenizer.eos_id()), 1);
+  EXPECT_EQ(tokenizer.decode(test.answer_of(0)), "red");
+  EXPECT_EQ(reader.info().partition.at("chat_template"), "auto");
+}
+
+TEST_F(LlavaConversion, ChatTemplateNoneStoresPlainText) {
+  options_.tokenizer = write_hf_tokenizer(temp_ / "qwen2", "qwen2") / "tokenizer.json";
+  options_.chat_template = "none";
+  build_llava(options_);
+  data::DatasetReader reader(options_.out);
+  const auto tokenizer = data::Tokenizer::from_serialized(reader.info().tokenizer_model);
+  const auto test = reader.read_split("test");
+  EXPECT_EQ(tokenizer.decode(test.prompt_of(0)), "what colour is the image?");
+  EXPECT_EQ(tokenizer.encode("what colour is the image?"), std::vector<std::int32_t>(test.prompt_of(0).begin(), test.prompt_of(0).end()));
+}
+
+TEST_F(LlavaConversion, ChatTemplateThatDoesNotEndWithEosIsRefused) {
+  options_.tokenizer = write_hf_tokenizer(temp_ / "qwen2", "qwen2");
+  options_.chat_template = "llama3";  // ends answers with <|eot_id|>; Qwen2's eos is <|im_end|>
+  expect_input_error([&] { build_llava(options_); }, {"--chat-template llama3", "<|eot_id|>", "<|im_end|>"});
+  options_.chat_template = "alpaca";
+  expect_input_error([&] { build_llava(options_); }, {"alpaca", "llama3, chatml, vicuna, llama2, none"});
 }
 
 }  // namespace
