@@ -22,7 +22,7 @@ using nlohmann::json;
 
 // GPT-2's byte symbols: printable Latin-1 bytes stand for themselves, the other 68 bytes take
 // U+0100.. in byte order, so every byte is one visible non-space character.
-std::array<char32_t, 256> byte_symbols() {
+std::array<char32_t, 256> byte_symbols_table() {
   std::array<char32_t, 256> symbols{};
   char32_t next = 0x100;
   for (int b = 0; b < 256; ++b) {
@@ -112,6 +112,12 @@ struct BpeTokenizer::State {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) | static_cast<std::uint32_t>(right);
   }
   void encode_piece(std::string_view piece, std::vector<std::int32_t>& out) const;
+
+  // The steps of parse(), in order: merges name vocabulary entries, so they come last.
+  void read_model_options(const json& model, const Where& where);
+  void read_ids(const json& root, const json& model, const Where& where);
+  void read_byte_symbols(const Where& where);
+  void read_merges(const json& model, const Where& where);
 };
 
 BpeTokenizer::BpeTokenizer() : state_(std::make_unique<State>()) {}
@@ -173,6 +179,98 @@ std::optional<std::int32_t> read_post_processor_bos(const json& processor, const
 
 }  // namespace
 
+void BpeTokenizer::State::read_model_options(const json& model, const Where& where) {
+  if (type_of(model) != "BPE")
+    where.fail("model.type", model.value("type", json()), "fedvlm reads byte-level BPE tokenizers only (type \"BPE\")");
+  where.require_false(model, "model", "byte_fallback", "byte fallback is not supported (byte-level BPE needs none)");
+  if (model.contains("dropout") && !model["dropout"].is_null()) where.fail("model.dropout", model["dropout"], "expected null");
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
+    if (model.contains(key) && !model[key].is_null() && model[key] != "")
+      where.fail(fmt::format("model.{}", key), model[key], "expected null (byte-level BPE has no subword markers)");
+  if (const auto it = model.find("ignore_merges"); it != model.end()) {
+    if (!it->is_boolean()) where.fail("model.ignore_merges", *it, "expected true or false");
+    ignore_merges = it->get<bool>();
+  }
+}
+
+// model.vocab and added_tokens together: one token per id, the ids filling [0, size).
+void BpeTokenizer::State::read_ids(const json& root, const json& model, const Where& where) {
+  std::unordered_map<std::int32_t, std::string> by_id;
+  auto claim = [&](const json& id, const std::string& token, auto key) {
+    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX)
+      where.fail(key(), id, "expected a token id >= 0");
+    const auto [it, fresh] = by_id.emplace(id.get<std::int32_t>(), token);
+    if (!fresh && it->second != token) where.fail(key(), id, fmt::format("the id already belongs to {}", json(it->second).dump()));
+    return id.get<std::int32_t>();
+  };
+  for (const auto& [token, id] : where.get(model, "model", "vocab", json::value_t::object).items())
+    vocab.emplace(token, claim(id, token, [&] { return fmt::format("model.vocab[{}]", json(token).dump()); }));
+  const json* added = root.contains("added_tokens") && !root["added_tokens"].is_null() ? &root["added_tokens"] : nullptr;
+  if (added != nullptr && !added->is_array()) where.fail("added_tokens", *added, "expected an array");
+  for (std::size_t i = 0; added != nullptr && i < added->size(); ++i) {
+    const std::string key = fmt::format("added_tokens[{}]", i);
+    const json& entry = (*added)[i];
+    if (!entry.is_object()) where.fail(key, entry, "expected an object");
+    const std::string content = where.get(entry, key, "content", json::value_t::string).get<std::string>();
+    if (content.empty()) where.fail(key + ".content", entry["content"], "an added token cannot be empty");
+    for (const char* flag : {"lstrip", "rstrip", "single_word"})
+      where.require_false(entry, key, flag, "fedvlm matches added tokens exactly, without stripping or word boundaries");
+    const json& id = where.get(entry, key, "id", json::value_t::number_integer);
+    added_tokens.emplace_back(content, claim(id, content, [&] { return key + ".id"; }));
+    added_first_byte[static_cast<unsigned char>(content[0])] = true;
+  }
+  std::stable_sort(added_tokens.begin(), added_tokens.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  // A hole would be an id no text encodes to and no model row can name.
+  const auto size = static_cast<std::int32_t>(by_id.size());
+  tokens.resize(static_cast<std::size_t>(size));
+  for (const auto& [id, token] : by_id) {
+    if (id >= size)
+      throw InputError(fmt::format("{}: token id {} ({}) is out of range: the {} ids of model.vocab and added_tokens "
+                                   "must be exactly 0..{}", where.source, id, json(token).dump(), size, size - 1));
+    tokens[static_cast<std::size_t>(id)] = token;
+  }
+}
+
+void BpeTokenizer::State::read_byte_symbols(const Where& where) {
+  const auto symbols = byte_symbols_table();
+  for (int b = 0; b < 256; ++b) {
+    bpe::append_utf8(byte_symbols[b], symbols[b]);
+    symbol_bytes[symbols[b]] = static_cast<char>(b);
+    const auto it = vocab.find(byte_symbols[b]);
+    if (it == vocab.end())
+      throw InputError(fmt::format("{}: model.vocab lacks {} (the symbol of byte 0x{:02X}): a byte-level BPE vocabulary "
+                                   "holds all 256 byte symbols", where.source, json(byte_symbols[b]).dump(), b));
+    byte_ids[b] = it->second;
+  }
+}
+
+void BpeTokenizer::State::read_merges(const json& model, const Where& where) {
+  const json& list = where.get(model, "model", "merges", json::value_t::array);
+  for (std::size_t rank = 0; rank < list.size(); ++rank) {
+    const json& merge = list[rank];
+    const auto key = [&] { return fmt::format("model.merges[{}]", rank); };
+    std::string left, right;
+    if (merge.is_string() && std::count(merge.get_ref<const std::string&>().begin(), merge.get_ref<const std::string&>().end(), ' ') == 1) {
+      const auto& text = merge.get_ref<const std::string&>();
+      left = text.substr(0, text.find(' '));
+      right = text.substr(text.find(' ') + 1);
+    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+      left = merge[0].get<std::string>();
+      right = merge[1].get<std::string>();
+    } else {
+      where.fail(key(), merge, "expected \"left right\" or [left, right]");
+    }
+    std::int32_t ids[3];
+    const std::string parts[3] = {left, right, left + right};
+    for (int k = 0; k < 3; ++k) {
+      const auto it = vocab.find(parts[k]);
+      if (it == vocab.end()) where.fail(key(), merge, fmt::format("{} is not in model.vocab", json(parts[k]).dump()));
+      ids[k] = it->second;
+    }
+    merges.emplace(pair(ids[0], ids[1]), Merge{static_cast<std::int32_t>(rank), ids[2]});
+  }
+}
+
 BpeTokenizer BpeTokenizer::parse(std::string_view json_text, const std::string& source) {
   const Where where{source};
   json root;
@@ -184,104 +282,17 @@ BpeTokenizer BpeTokenizer::parse(std::string_view json_text, const std::string& 
   if (!root.is_object()) throw InputError(fmt::format("{}: expected a JSON object (a tokenizer.json)", source));
   BpeTokenizer tokenizer;
   State& s = *tokenizer.state_;
-
-  // model: vocabulary, then merges (which name vocabulary entries).
   const json& model = where.get(root, "", "model", json::value_t::object);
-  if (type_of(model) != "BPE")
-    where.fail("model.type", model.value("type", json()), "fedvlm reads byte-level BPE tokenizers only (type \"BPE\")");
-  where.require_false(model, "model", "byte_fallback", "byte fallback is not supported (byte-level BPE needs none)");
-  if (model.contains("dropout") && !model["dropout"].is_null()) where.fail("model.dropout", model["dropout"], "expected null");
-  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
-    if (model.contains(key) && !model[key].is_null() && model[key] != "")
-      where.fail(fmt::format("model.{}", key), model[key], "expected null (byte-level BPE has no subword markers)");
-  if (const auto it = model.find("ignore_merges"); it != model.end()) {
-    if (!it->is_boolean()) where.fail("model.ignore_merges", *it, "expected true or false");
-    s.ignore_merges = it->get<bool>();
-  }
-  std::unordered_map<std::int32_t, std::string> by_id;
-  auto claim = [&](std::int64_t id, const std::string& token, const std::string& key) {
-    const auto [it, fresh] = by_id.emplace(static_cast<std::int32_t>(id), token);
-    if (!fresh && it->second != token)
-      where.fail(key, id, fmt::format("id {} already belongs to {}", id, json(it->second).dump()));
-  };
-  for (const auto& [token, id] : where.get(model, "model", "vocab", json::value_t::object).items()) {
-    const std::string key = fmt::format("model.vocab[{}]", json(token).dump());
-    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX)
-      where.fail(key, id, "expected a token id >= 0");
-    claim(id.get<std::int64_t>(), token, key);
-    s.vocab.emplace(token, id.get<std::int32_t>());
-  }
-  const json* added = root.contains("added_tokens") && !root["added_tokens"].is_null() ? &root["added_tokens"] : nullptr;
-  if (added != nullptr && !added->is_array()) where.fail("added_tokens", *added, "expected an array");
-  for (std::size_t i = 0; added != nullptr && i < added->size(); ++i) {
-    const std::string key = fmt::format("added_tokens[{}]", i);
-    const json& entry = (*added)[i];
-    if (!entry.is_object()) where.fail(key, entry, "expected an object");
-    const json& id = where.get(entry, key, "id", json::value_t::number_integer);
-    const std::string content = where.get(entry, key, "content", json::value_t::string).get<std::string>();
-    if (id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > INT32_MAX) where.fail(key + ".id", id, "expected a token id >= 0");
-    if (content.empty()) where.fail(key + ".content", entry["content"], "an added token cannot be empty");
-    for (const char* flag : {"lstrip", "rstrip", "single_word"})
-      where.require_false(entry, key, flag, "fedvlm matches added tokens exactly, without stripping or word boundaries");
-    claim(id.get<std::int64_t>(), content, key + ".id");
-    s.added_tokens.emplace_back(content, id.get<std::int32_t>());
-  }
-  // Ids fill [0, size): a hole would be an id no text encodes to and no model row can name.
-  const auto size = static_cast<std::int32_t>(by_id.size());
-  s.tokens.resize(static_cast<std::size_t>(size));
-  for (const auto& [id, token] : by_id) {
-    if (id >= size)
-      throw InputError(fmt::format("{}: token id {} ({}) is out of range: the {} ids of model.vocab and added_tokens "
-                                   "must be exactly 0..{}", source, id, json(token).dump(), size, size - 1));
-    s.tokens[static_cast<std::size_t>(id)] = token;
-  }
-  for (const auto& [content, id] : s.added_tokens) s.added_first_byte[static_cast<unsigned char>(content[0])] = true;
-  std::stable_sort(s.added_tokens.begin(), s.added_tokens.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
-
-  const auto symbols = byte_symbols();
-  for (int b = 0; b < 256; ++b) {
-    bpe::append_utf8(s.byte_symbols[b], symbols[b]);
-    s.symbol_bytes[symbols[b]] = static_cast<char>(b);
-    const auto it = s.vocab.find(s.byte_symbols[b]);
-    if (it == s.vocab.end())
-      throw InputError(fmt::format("{}: model.vocab lacks {} (the symbol of byte 0x{:02X}): a byte-level BPE vocabulary "
-                                   "holds all 256 byte symbols", source, json(s.byte_symbols[b]).dump(), b));
-    s.byte_ids[b] = it->second;
-  }
-
-  const json& merges = where.get(model, "model", "merges", json::value_t::array);
-  for (std::size_t rank = 0; rank < merges.size(); ++rank) {
-    const std::string key = fmt::format("model.merges[{}]", rank);
-    const json& merge = merges[rank];
-    std::string left, right;
-    if (merge.is_string() && std::count(merge.get_ref<const std::string&>().begin(), merge.get_ref<const std::string&>().end(), ' ') == 1) {
-      const auto& text = merge.get_ref<const std::string&>();
-      left = text.substr(0, text.find(' '));
-      right = text.substr(text.find(' ') + 1);
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-      left = merge[0].get<std::string>();
-      right = merge[1].get<std::string>();
-    } else {
-      where.fail(key, merge, "expected \"left right\" or [left, right]");
-    }
-    std::int32_t ids[3];
-    const std::string parts[3] = {left, right, left + right};
-    for (int k = 0; k < 3; ++k) {
-      const auto it = s.vocab.find(parts[k]);
-      if (it == s.vocab.end())
-        where.fail(key, merge, fmt::format("{} is not in model.vocab", json(parts[k]).dump()));
-      ids[k] = it->second;
-    }
-    s.merges.emplace(State::pair(ids[0], ids[1]), State::Merge{static_cast<std::int32_t>(rank), ids[2]});
-  }
-
+  s.read_model_options(model, where);
+  s.read_ids(root, model, where);
+  s.read_byte_symbols(where);
+  s.read_merges(model, where);
   if (root.contains("normalizer") && !root["normalizer"].is_null() && type_of(root["normalizer"]) != "NFC")
     where.fail("normalizer", root["normalizer"], "expected null or NFC");
   read_pre_tokenizer(root, where, s.pattern);
   const json& decoder = where.get(root, "", "decoder", json::value_t::object);
   if (type_of(decoder) != "ByteLevel") where.fail("decoder.type", decoder.value("type", json()), "expected \"ByteLevel\"");
-  s.bos = read_post_processor_bos(root.value("post_processor", json()), "post_processor", where, size);
+  s.bos = read_post_processor_bos(root.value("post_processor", json()), "post_processor", where, tokenizer.size());
   return tokenizer;
 }
 
