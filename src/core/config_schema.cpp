@@ -47,7 +47,9 @@ std::vector<Param> build_schema() {
             "Model preset: tiny, small, base (configs/model/, compiled in) or a path to a .toml file. "
             "Applied before the config files, so their [model] keys override it."),
       param("model.base", &C::model, &ModelConfig::base,
-            "Base checkpoint: a file, or a `fedvlm pretrain` run directory (its base.pt). Empty: random init."),
+            "Base checkpoint: a file, a `fedvlm pretrain` run directory (its base.pt), or a Hugging Face model "
+            "directory (config.json + safetensors; LLaVA layout), whose config.json then sets the model's shape in "
+            "place of the model.* keys (docs/models.md). Empty: random init."),
       param("model.kind", &C::model, &ModelConfig::kind,
             "encoder: ViT + connector + decoder (LLaVA-style); encoder-free: patches embedded into the decoder.",
             {.choices = {"encoder", "encoder-free"}}),
@@ -79,6 +81,11 @@ std::vector<Param> build_schema() {
       param("model.tie_embeddings", &C::model, &ModelConfig::tie_embeddings,
             "Share the decoder's input embedding and output projection."),
       param("model.dropout", &C::model, &ModelConfig::dropout, "Dropout in decoder and ViT blocks.", {.min = 0, .max = 0.9}),
+      param("model.gradient_checkpointing", &C::model, &ModelConfig::gradient_checkpointing,
+            "Keep only each decoder block's input for the backward pass and run the block again there: activation "
+            "memory of one block instead of every block's, for about one more forward pass of compute. Gradients "
+            "equal those without it (the same dropout masks are replayed). For real model sizes on a GPU "
+            "(tools/memory_model.py)."),
       // [lora]
       param("lora.rank", &C::lora, &LoraConfig::rank, "LoRA rank r.", positive),
       param("lora.alpha", &C::lora, &LoraConfig::alpha, "LoRA scaling numerator (scale = alpha / rank).", {.min = 0}),

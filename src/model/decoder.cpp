@@ -1,10 +1,13 @@
 #include "fedvlm/model/decoder.hpp"
 
+#include "fedvlm/model/gradient_checkpointing.hpp"
+
 namespace fedvlm::model {
 
 DecoderImpl::DecoderImpl(const ModelConfig& model, const LoraConfig& lora, std::int64_t vocab_size,
                          std::shared_ptr<ForwardState> state, const DecoderVariant& variant)
-    : config_(model), variant_(variant), vocab_size_(vocab_size) {
+    : config_(model), variant_(variant), vocab_size_(vocab_size), state_(state),
+      gradient_checkpointing_(model.gradient_checkpointing) {
   embedding = register_module("embedding", torch::nn::Embedding(vocab_size, model.dim));
   layers = register_module("layers", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < model.layers; ++i) layers->push_back(DecoderBlock(model, lora, state, variant));
@@ -37,10 +40,13 @@ torch::Tensor DecoderImpl::hidden(const torch::Tensor& inputs, const torch::Tens
     cache->keys.resize(layers->size());
     cache->values.resize(layers->size());
   }
+  const bool recompute = gradient_checkpointing_ && is_training() && cache == nullptr &&
+                         torch::GradMode::is_enabled();
   auto x = inputs;
   for (std::size_t i = 0; i < layers->size(); ++i) {
-    x = layers[i]->as<DecoderBlock>()->forward(x, context, cache ? &cache->keys[i] : nullptr,
-                                               cache ? &cache->values[i] : nullptr);
+    auto* block = layers[i]->as<DecoderBlock>();
+    x = recompute ? checkpointed_block_forward(*block, x, context, *state_)
+                  : block->forward(x, context, cache ? &cache->keys[i] : nullptr, cache ? &cache->values[i] : nullptr);
   }
   return norm->forward(x);
 }

@@ -4,6 +4,7 @@
 
 #include "fedvlm/core/config_registry.hpp"
 #include "fedvlm/fl/algorithm.hpp"
+#include "fedvlm/model/hf/peft_export_config.hpp"
 
 namespace fedvlm::sim {
 namespace {
@@ -32,6 +33,7 @@ void register_algorithms() {
   static std::once_flag once;
   std::call_once(once, [] {
     fl::register_algorithms();
+    model::hf::declare_peft_export_parameters();  // export.*: the end of a run, whatever its algorithm
     for (const auto& baseline : kBaselines)
       declare_config_choice("fl.algorithm", std::string(baseline.name), baseline.doc);
   });

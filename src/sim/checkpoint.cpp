@@ -13,6 +13,8 @@
 #include "fedvlm/fl/client_state.hpp"
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/flat_view.hpp"
+#include "fedvlm/model/hf/hf_fingerprint.hpp"
+#include "fedvlm/model/hf/hf_vlm.hpp"
 #include "fedvlm/model/strategy.hpp"
 #include "fedvlm/model/vlm.hpp"
 
@@ -110,8 +112,12 @@ RunFingerprint run_fingerprint(const Config& config, const model::VisionLanguage
   if (config.finetune.strategy == "F-2stage")
     fingerprint.fields["finetune.stage1_rounds"] = std::to_string(config.finetune.stage1_rounds);
   fingerprint.fields["dataset"] = file_fingerprint(fs::path(config.data.path) / "meta.h5");
-  fingerprint.fields["base"] =
-      config.model.base.empty() ? kNoBase : file_fingerprint(model::resolve_base_path(config.model.base));
+  if (config.model.base.empty())
+    fingerprint.fields["base"] = kNoBase;
+  else if (model::hf::is_hf_model_directory(config.model.base))
+    fingerprint.fields["base"] = model::hf::hf_directory_fingerprint(config.model.base);
+  else
+    fingerprint.fields["base"] = file_fingerprint(model::resolve_base_path(config.model.base));
   return fingerprint;
 }
 

@@ -7,9 +7,9 @@
 #include "fedvlm/core/fault_injection.hpp"
 #include "fedvlm/core/rng.hpp"
 #include "fedvlm/core/torch_rng.hpp"
+#include "fedvlm/model/autocast_scope.hpp"
 #include "fedvlm/model/client_stack.hpp"
 #include "fedvlm/model/flat_view.hpp"
-#include "autocast_scope.hpp"
 
 namespace fedvlm::sim {
 namespace {
@@ -145,7 +145,7 @@ LocalResult LocalTrainer::train(const model::TrainableSet& trainable, const data
     grad.zero_();
     torch::Tensor loss;
     {
-      const AutocastScope autocast(bf16_);  // the forward pass only; backward follows its casts
+      const model::AutocastScope autocast(bf16_);  // the forward pass only; backward follows its casts
       loss = model_.loss(batch);
     }
     loss.backward();  // accumulates into grad, through the parameters' gradient views
@@ -252,7 +252,7 @@ std::vector<LocalResult> BatchedTrainer::train(const model::TrainableSet& traina
     stack.zero_grads();
     torch::Tensor losses;
     {
-      const AutocastScope autocast(bf16_);
+      const model::AutocastScope autocast(bf16_);
       losses = model_.client_losses(batch);
     }
     losses.sum().backward();

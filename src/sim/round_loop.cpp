@@ -15,6 +15,8 @@
 #include "fedvlm/fl/lr_schedule.hpp"
 #include "fedvlm/fl/round_protocol.hpp"
 #include "fedvlm/model/flat_view.hpp"
+#include "fedvlm/model/hf/hf_vlm.hpp"
+#include "fedvlm/model/hf/peft_export_config.hpp"
 #include "fedvlm/sim/client_group_trainer.hpp"
 #include "fedvlm/sim/evaluation.hpp"
 
@@ -40,6 +42,19 @@ bool any_rank_stopping(comm::Communicator& comm) {
   return flag.item<int>() != 0;
 }
 
+// export.peft asks for what only a model loaded from a Hugging Face directory, trained by a
+// strategy PEFT can express, can give: refused before the first round, not after the last.
+void check_peft_export(const Config& config) {
+  if (!config.get<bool>("export.peft")) return;
+  if (!model::hf::is_hf_model_directory(config.model.base))
+    throw InputError(fmt::format("export.peft = true needs model.base to be a Hugging Face model directory "
+                                 "(config.json + safetensors); model.base = \"{}\" is not",
+                                 config.model.base));
+  if (config.finetune.strategy == "full")
+    throw InputError("export.peft = true: finetune.strategy = \"full\" trains the base weights themselves, which a "
+                     "PEFT adapter cannot hold; use F-L, F-CL, F-C or F-2stage");
+}
+
 }  // namespace
 
 RoundLoop::RoundLoop(RunContext& run, std::unique_ptr<fl::Algorithm> algorithm)
@@ -51,6 +66,7 @@ RoundLoop::RoundLoop(RunContext& run, std::unique_ptr<fl::Algorithm> algorithm)
       fingerprint_(run_fingerprint(config_, model_)),
       summary_(config_, run.comm.size(), run.bench.dataset.info().num_clients) {
   model::check_strategy(model_, strategy_);
+  check_peft_export(config_);
   if (run_.options.resume) resume_from_checkpoint();
   else enter_stage(0);
   dp_ = fl::dp_settings(config_, *algorithm_, run.bench.dataset.info().num_clients);
@@ -94,6 +110,7 @@ RunOutcome RoundLoop::run(const TrainRound& train_round) {
                                 states ? states->memory_bytes() : 0},
                                torch::kInt64));
   if (run_.comm.is_root()) {
+    export_peft();  // before summary.json: a run that reads as finished has its export
     summary_.set_time(clock);
     std::vector<std::array<std::int64_t, 4>> per_rank(static_cast<std::size_t>(memory.size(0)));
     const auto values = memory.accessor<std::int64_t, 2>();
@@ -105,6 +122,16 @@ RunOutcome RoundLoop::run(const TrainRound& train_round) {
     log::info("final metrics after {} rounds:\n{}", config_.fl.rounds, eval::format_metrics_table(summary_.final_table()));
   }
   return outcome;
+}
+
+void RoundLoop::export_peft() {
+  if (!config_.get<bool>("export.peft")) return;
+  const std::filesystem::path base(config_.model.base);
+  const auto out = model::hf::peft_export_directory(run_.run_dir);
+  model::hf::export_hf_results(model_, base, model::hf::hf_vlm_mapping(base),
+                               model::ever_trainable_set(model_, strategy_).names, out,
+                               model::hf::peft_export_options(config_));
+  log::info("PEFT adapter of {} written to {}", base.string(), out.string());
 }
 
 void RoundLoop::resume_from_checkpoint() {

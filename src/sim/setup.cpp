@@ -9,6 +9,7 @@
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/log.hpp"
 #include "fedvlm/model/checkpoint.hpp"
+#include "fedvlm/model/hf/hf_vlm.hpp"
 
 namespace fedvlm::sim {
 namespace {
@@ -19,6 +20,44 @@ int env_int(const char* name, int fallback) {
 }
 
 int local_size() { return std::max(1, env_int("OMPI_COMM_WORLD_LOCAL_SIZE", env_int("SLURM_NTASKS_PER_NODE", 1))); }
+
+// The tokenizer files of a Hugging Face model directory, in the order fedvlm prefers them.
+std::filesystem::path hf_tokenizer_file(const std::filesystem::path& directory) {
+  for (const char* name : {"tokenizer.json", "tokenizer.model"})
+    if (std::filesystem::is_regular_file(directory / name)) return directory / name;
+  return {};
+}
+
+// A model's token ids mean nothing with another tokenizer: the dataset must have been prepared
+// with the directory's own (fedvlm-prep ... --tokenizer DIR/tokenizer.model).
+void check_hf_tokenizer(const std::filesystem::path& directory, const data::Tokenizer& dataset_tokenizer,
+                        const std::string& data_path) {
+  const auto file = hf_tokenizer_file(directory);
+  if (file.empty()) {
+    log::warn("model.base {} has no tokenizer.json or tokenizer.model: cannot check that {} was tokenized with "
+              "the model's tokenizer",
+              directory.string(), data_path);
+    return;
+  }
+  if (data::Tokenizer::from_file(file).serialized() != dataset_tokenizer.serialized())
+    throw InputError(fmt::format("data.path = \"{}\" was tokenized with another tokenizer than model.base's {}; "
+                                 "prepare it with fedvlm-prep ... --tokenizer {}",
+                                 data_path, file.string(), file.string()));
+}
+
+// model.base names a Hugging Face model directory: its config.json gives the shape, the
+// configuration's model.* shape keys do not apply.
+std::shared_ptr<model::VisionLanguageModel> load_hf_base(const Config& config, const data::DatasetInfo& info,
+                                                         const data::Tokenizer& tokenizer) {
+  const std::filesystem::path directory(config.model.base);
+  check_hf_tokenizer(directory, tokenizer, config.data.path);
+  auto model = model::hf::load_hf_vlm(directory, config.lora, info.image_shape, tokenizer.vocab_size(),
+                                      static_cast<std::uint64_t>(config.run.seed));
+  model->decoder->set_gradient_checkpointing(config.model.gradient_checkpointing);
+  log::info("loaded Hugging Face model {} (its config.json sets the shape; model.* shape keys are ignored)",
+            directory.string());
+  return model;
+}
 
 }  // namespace
 
@@ -65,9 +104,14 @@ Workbench open_workbench(const Config& config) {
   const auto& info = dataset.info();
   auto tokenizer = data::Tokenizer::from_serialized(info.tokenizer_model);
   model::SpecialTokens special{tokenizer.pad_id(), tokenizer.bos_id(), tokenizer.eos_id()};
-  auto model = model::build_model(config.model, config.lora, info.image_shape, tokenizer.vocab_size(),
-                                  static_cast<std::uint64_t>(config.run.seed));
-  if (!config.model.base.empty()) {
+  std::shared_ptr<model::VisionLanguageModel> model;
+  if (model::hf::is_hf_model_directory(config.model.base)) {
+    model = load_hf_base(config, info, tokenizer);
+  } else {
+    model = model::build_model(config.model, config.lora, info.image_shape, tokenizer.vocab_size(),
+                               static_cast<std::uint64_t>(config.run.seed));
+  }
+  if (!config.model.base.empty() && !model::hf::is_hf_model_directory(config.model.base)) {
     const auto path = model::resolve_base_path(config.model.base);
     model::load_base_checkpoint(path, *model, info.tokenizer_model);
     log::info("loaded base checkpoint {}", path.string());

@@ -249,3 +249,46 @@ TEST(LocalTraining, TheFirstBatchIsAShuffleOfTheClientsSamples) {
 }
 
 }  // namespace
+
+namespace {
+
+// model.gradient_checkpointing with batched clients: each client's update equals the update
+// without it (the stacked clients' own dropout streams are replayed in the recomputation), alone
+// and batched.
+TEST(GradientCheckpointing, BatchedAndAloneUpdatesEqualThoseWithoutIt) {
+  const fs::path root = fs::temp_directory_path() / ("fedvlm-checkpointing-" + std::to_string(::getpid()));
+  test_support::write_tiny_federation(root / "data", std::vector<int>{3, 7, 5});
+  std::vector<std::vector<torch::Tensor>> updates;  // [checkpointing][batched clients..., alone clients...]
+  torch::Tensor x;
+  for (bool checkpointing : {false, true}) {
+    Config config = test_support::tiny_config(root / "data", root / "runs", "fedavg");
+    config.model.gradient_checkpointing = checkpointing;
+    config.local.steps = 3;
+    config.local.batch_size = 4;
+    config.lora.dropout = 0.2;
+    config.model.dropout = 0.2;
+    sim::Workbench bench = sim::open_workbench(config);
+    sim::ClientData data(bench.dataset);
+    const auto trainable = model::apply_strategy(*bench.model, config.finetune, 0);
+    x = model::flatten_values(trainable.parameters);
+    std::vector<sim::ClientData::Samples> held;
+    std::vector<sim::BatchedTrainer::Client> members;
+    for (std::int64_t client = 0; client < 3; ++client) {
+      held.push_back(data.samples(client));
+      members.push_back({held.back().get(), client, nullptr});
+    }
+    sim::BatchedTrainer batched(*bench.model, config, bench.special, bench.device);
+    sim::LocalTrainer alone(*bench.model, config, bench.special, bench.device);
+    std::vector<torch::Tensor> results;
+    for (const auto& result : batched.train(trainable, members, 0, x, 0.01, config.local.steps))
+      results.push_back(result.params);
+    for (std::int64_t client = 0; client < 3; ++client)
+      results.push_back(alone.train(trainable, *held[client], client, 0, x, 0.01, nullptr).params);
+    updates.push_back(std::move(results));
+  }
+  for (std::size_t i = 0; i < updates[0].size(); ++i)
+    EXPECT_LE(relative_difference(updates[1][i], updates[0][i], x), 1e-5) << (i < 3 ? "batched" : "alone") << " client " << i % 3;
+  fedvlm::remove_tree(root);
+}
+
+}  // namespace

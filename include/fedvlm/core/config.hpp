@@ -47,6 +47,7 @@ struct ModelConfig {
   double norm_eps = 1e-5;
   bool tie_embeddings = true;
   double dropout = 0.0;
+  bool gradient_checkpointing = false;  // recompute decoder blocks in the backward pass (memory for time)
 };
 
 struct LoraConfig {

@@ -60,6 +60,11 @@ class ClientStack {
   // Writes every stacked tensor's gradient (zero where none flowed) into `grads` [K, n].
   void gather_grads(torch::Tensor& grads) const;
 
+  // The dropout streams of the current layout, one per client (empty before set_layout).
+  std::span<at::Generator> generators() const {
+    return {generators_, generators_ != nullptr ? static_cast<std::size_t>(clients_) : 0};
+  }
+
   // The [K, S] view that stands for `parameter`, or an undefined tensor when it is not stacked
   // (frozen: shared by every client).
   torch::Tensor find(const torch::Tensor& parameter) const;

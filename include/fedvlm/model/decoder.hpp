@@ -25,10 +25,15 @@ class DecoderImpl : public torch::nn::Module {
   // Final-normed hidden states [B, T, D] of `inputs` [B, T, D] at `positions` int64 [B, T].
   // `key_mask` bool [B, S] (S = cached + T) marks real tokens, or is undefined (all real).
   // With a cache, the new keys/values are appended and T may be 1 (incremental decoding).
+  // Training with model.gradient_checkpointing recomputes each block in the backward pass
+  // (gradient_checkpointing.hpp).
   torch::Tensor hidden(const torch::Tensor& inputs, const torch::Tensor& positions, const torch::Tensor& key_mask,
                        KvCache* cache = nullptr);
 
   torch::Tensor head(const torch::Tensor& hidden);  // [..., D] -> [..., vocab]
+
+  // model.gradient_checkpointing, which a model built from a Hugging Face config.json gets here.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
 
   std::int64_t vocab_size() const { return vocab_size_; }
   const ModelConfig& model_config() const { return config_; }
@@ -43,6 +48,8 @@ class DecoderImpl : public torch::nn::Module {
   ModelConfig config_;
   DecoderVariant variant_;
   std::int64_t vocab_size_;
+  std::shared_ptr<ForwardState> state_;  // what the blocks draw dropout from (for recomputation)
+  bool gradient_checkpointing_;
 };
 TORCH_MODULE(Decoder);
 

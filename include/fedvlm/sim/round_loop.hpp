@@ -68,6 +68,7 @@ class RoundLoop {
 
  private:
   void resume_from_checkpoint();
+  void export_peft();  // export.peft: <run dir>/hf_adapter/, rank 0, at the end
   void enter_stage(std::int64_t round);  // F-2stage: connector, then LoRA with fresh algorithm state
   fl::Accumulator new_accumulator() const;
   void log_robustness() const;  // rank 0, at the start: who attacks, what the aggregator gathers

@@ -6,11 +6,14 @@
 
 #include <c10/core/ScalarType.h>
 
-namespace fedvlm::sim {
+namespace fedvlm::model {
 
 class AutocastScope {
  public:
   explicit AutocastScope(bool bf16);
+  // Whether this thread runs under bf16 CUDA autocast now (what a recomputation in the backward
+  // pass, on autograd's thread, must reproduce).
+  static bool bf16_active();
   ~AutocastScope();
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
@@ -21,4 +24,4 @@ class AutocastScope {
   c10::ScalarType previous_dtype_ = c10::ScalarType::Half;
 };
 
-}  // namespace fedvlm::sim
+}  // namespace fedvlm::model

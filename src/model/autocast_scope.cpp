@@ -1,9 +1,9 @@
-#include "autocast_scope.hpp"
+#include "fedvlm/model/autocast_scope.hpp"
 
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
-namespace fedvlm::sim {
+namespace fedvlm::model {
 namespace {
 
 // LibTorch 2.4 made autocast per device type and deprecated the CUDA-only calls of 1.x.
@@ -20,6 +20,8 @@ void set_cuda_dtype(c10::ScalarType dtype) { at::autocast::set_autocast_gpu_dtyp
 #endif
 
 }  // namespace
+
+bool AutocastScope::bf16_active() { return cuda_enabled() && cuda_dtype() == at::kBFloat16; }
 
 AutocastScope::AutocastScope(bool bf16) : active_(bf16) {
   if (!active_) return;
@@ -39,4 +41,4 @@ AutocastScope::~AutocastScope() {
   set_cuda_dtype(previous_dtype_);
 }
 
-}  // namespace fedvlm::sim
+}  // namespace fedvlm::model
