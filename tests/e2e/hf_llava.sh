@@ -9,8 +9,8 @@
 #   - merged into the base as PEFT merges (W + alpha/r B A, the connector replaced), it is the
 #     federation's final model: `fedvlm eval` of the merged directory reproduces the run's final
 #     metrics;
-#   - a dataset tokenized with another tokenizer, export.peft without a Hugging Face base, and a
-#     vocabulary that differs from config.json's are refused before any training, by name.
+#   - a dataset tokenized with another tokenizer, export.peft without a Hugging Face base, and an
+#     embedding smaller than the tokenizer are refused before any training, by name.
 set -euo pipefail
 fedvlm=$1 prep=$2 src=$3
 source "$(dirname "$0")/lib/faults.sh"
@@ -138,7 +138,7 @@ cp -r "$work/llava" "$work/llava-bpe" && cp "$work/bpe/tokenizer.json" "$work/ll
 refused other-tokenizer "was tokenized with another tokenizer than model.base's" --set model.base="$work/llava-bpe"
 refused no-hf-base "export.peft = true needs model.base to be a Hugging Face model directory" --set model.base="" \
   --set export.peft=true
-"$py" "$src/tools/hf_checkpoint.py" llava --out "$work/llava-vocab" --vocab $((vocab + 1)) --image-size 32 \
+"$py" "$src/tools/hf_checkpoint.py" llava --out "$work/llava-vocab" --vocab $((vocab - 1)) --image-size 32 \
   --patch-size 8 --max-positions 256 >/dev/null
 cp "$work/tokenizer.model" "$work/llava-vocab/"
 refused other-vocab "vocab_size" --set model.base="$work/llava-vocab"

@@ -117,7 +117,9 @@ std::shared_ptr<VisionLanguageModel> load_hf_vlm(const std::filesystem::path& di
                                                  std::uint64_t seed) {
   const HfLlavaConfig config = read_hf_llava_config(directory);
   const std::string config_name = config.text.file.string();
-  if (vocab_size != config.text.vocab_size) {
+  // Checkpoints often pad the embedding past the tokenizer (LLaVA-1.5: 32064 rows for 32002 ids;
+  // Qwen2: 151936 for 151665): the rows beyond are never an input, and decoding skips them.
+  if (vocab_size > config.text.vocab_size) {
     throw InputError(fmt::format("{}: text_config.vocab_size = {}, but the dataset's tokenizer has {} ids; fine-tune a "
                                  "Hugging Face model on a dataset tokenized with its own tokenizer",
                                  config_name, config.text.vocab_size, vocab_size));

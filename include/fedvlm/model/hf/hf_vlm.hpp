@@ -47,7 +47,8 @@ bool is_hf_model_directory(const std::filesystem::path& path);
 // The VLM a LLaVA-layout directory describes, weights loaded (vision tower, projector, language
 // model), LoRA adapters from `lora` (initialized as fedvlm initializes them, from `seed`), for
 // dataset images of `shape` (the model's processor maps them to the tower's input) and a
-// vocabulary of `vocab_size` ids (must equal the config's text vocab_size: InputError otherwise).
+// tokenizer of `vocab_size` ids (at most the config's text vocab_size, the model's embedding rows,
+// which checkpoints often pad past the tokenizer: InputError otherwise).
 // model_config() describes it in fedvlm's terms: preset "hf", base = `directory`, kind "encoder",
 // connector "mlp2x_gelu", vision_stem = the tower's model_type, patch_size / vision_dim /
 // vision_layers / vision_heads of the tower, vision_select_layer = vision_feature_layer counted
