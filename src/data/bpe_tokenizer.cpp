@@ -203,8 +203,10 @@ void BpeTokenizer::State::read_ids(const json& root, const json& model, const Wh
     if (!fresh && it->second != token) where.fail(key(), id, fmt::format("the id already belongs to {}", json(it->second).dump()));
     return id.get<std::int32_t>();
   };
-  for (const auto& [token, id] : where.get(model, "model", "vocab", json::value_t::object).items())
-    vocab.emplace(token, claim(id, token, [&] { return fmt::format("model.vocab[{}]", json(token).dump()); }));
+  for (const auto& entry : where.get(model, "model", "vocab", json::value_t::object).items()) {
+    const std::string& token = entry.key();  // not a structured binding: clang 14 cannot capture those
+    vocab.emplace(token, claim(entry.value(), token, [&] { return fmt::format("model.vocab[{}]", json(token).dump()); }));
+  }
   const json* added = root.contains("added_tokens") && !root["added_tokens"].is_null() ? &root["added_tokens"] : nullptr;
   if (added != nullptr && !added->is_array()) where.fail("added_tokens", *added, "expected an array");
   for (std::size_t i = 0; added != nullptr && i < added->size(); ++i) {

@@ -136,13 +136,7 @@ void read_text_fields(const json& text, HfTextConfig& config) {
 }  // namespace
 
 HfTextConfig parse_hf_text_config(std::string_view json_text, const std::filesystem::path& file) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    throw InputError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
-  }
-  if (!root.is_object()) throw InputError(fmt::format("{}: expected a JSON object", file.string()));
+  const json root = parse_json_object(json_text, file);
   HfTextConfig config;
   config.file = file;
   const Fields top(root, config.file, "", nullptr);

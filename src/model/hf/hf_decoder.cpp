@@ -9,6 +9,7 @@
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/torch_rng.hpp"
 #include "fedvlm/model/hf/safetensors_torch.hpp"
+#include "hf_tensor_loading.hpp"
 
 namespace fedvlm::model::hf {
 
@@ -24,14 +25,6 @@ bool is_lora(const std::string& parameter_name) {
 // the config, and transformers ignores them on load too.
 bool is_derived_buffer(const std::string& name) { return name.ends_with(".rotary_emb.inv_freq"); }
 
-// "a, b, c (and N more)"
-std::string some_names(const std::vector<std::string>& names) {
-  constexpr std::size_t kShown = 5;
-  std::string text;
-  for (std::size_t i = 0; i < std::min(names.size(), kShown); ++i) text += (i ? ", " : "") + names[i];
-  if (names.size() > kShown) text += fmt::format(" (and {} more)", names.size() - kShown);
-  return text;
-}
 
 std::string shape_of(const torch::Tensor& tensor) {
   const auto sizes = tensor.sizes();

@@ -16,6 +16,18 @@
 
 namespace fedvlm::model::hf {
 
+// The JSON object `json_text` holds; InputError naming `file` when it is not valid JSON or not an object.
+inline nlohmann::json parse_json_object(std::string_view json_text, const std::filesystem::path& file) {
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(json_text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InputError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
+  }
+  if (!root.is_object()) throw InputError(fmt::format("{}: expected a JSON object", file.string()));
+  return root;
+}
+
 class Fields {
  public:
   Fields(const nlohmann::json& object, const std::filesystem::path& file, std::string prefix, std::vector<std::string>* defaulted)

@@ -12,15 +12,6 @@ namespace fedvlm::model::hf {
 
 namespace {
 
-// "a, b, c (and N more)"
-std::string some_names(const std::vector<std::string>& names) {
-  constexpr std::size_t kShown = 5;
-  std::string text;
-  for (std::size_t i = 0; i < std::min(names.size(), kShown); ++i) text += (i ? ", " : "") + names[i];
-  if (names.size() > kShown) text += fmt::format(" (and {} more)", names.size() - kShown);
-  return text;
-}
-
 bool is_lora(const std::string& name) { return name.ends_with(".lora_a") || name.ends_with(".lora_b"); }
 
 }  // namespace
@@ -90,6 +81,14 @@ void copy_mapped_tensors(const SafetensorsCheckpoint& checkpoint, const std::vec
     const torch::Tensor& parameter = parameters.at(m.parameter_name);
     parameter.copy_(to_tensor(checkpoint, m.checkpoint_name).to(parameter.dtype()));
   }
+}
+
+std::string some_names(const std::vector<std::string>& names) {
+  constexpr std::size_t kShown = 5;
+  std::string text;
+  for (std::size_t i = 0; i < std::min(names.size(), kShown); ++i) text += (i ? ", " : "") + names[i];
+  if (names.size() > kShown) text += fmt::format(" (and {} more)", names.size() - kShown);
+  return text;
 }
 
 }  // namespace fedvlm::model::hf

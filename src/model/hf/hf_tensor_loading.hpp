@@ -18,6 +18,9 @@ namespace fedvlm::model::hf {
 
 using ParameterMap = std::map<std::string, torch::Tensor>;
 
+// "a, b, c, d, e (and N more)": the first five names, for messages.
+std::string some_names(const std::vector<std::string>& names);
+
 // The module's parameters by name, LoRA adapters left out.
 ParameterMap parameters_without_lora(torch::nn::Module& module, const std::string& prefix = "");
 

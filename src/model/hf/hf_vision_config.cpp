@@ -27,17 +27,6 @@ constexpr VisionDefaults kSiglip{768, 3072, 12, 12, 224, 16, 1e-6, "gelu_pytorch
 // LlavaConfig without vision_config: CLIP ViT-L/14 at 336 pixels (LLaVA 1.5's tower).
 constexpr VisionDefaults kLlavaClip{1024, 4096, 24, 16, 336, 14, 1e-5, "quick_gelu"};
 
-json parse_object(std::string_view json_text, const fs::path& file) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    throw InputError(fmt::format("{}: not valid JSON: {}", file.string(), e.what()));
-  }
-  if (!root.is_object()) throw InputError(fmt::format("{}: expected a JSON object", file.string()));
-  return root;
-}
-
 std::string read_text(const fs::path& path) {
   const fs::path file = path.extension() == ".json" ? path : path / "config.json";
   std::ifstream in(file, std::ios::binary);
@@ -102,7 +91,7 @@ std::int64_t HfLlavaConfig::num_image_tokens() const {
 }
 
 HfVisionConfig parse_hf_vision_config(std::string_view json_text, const std::filesystem::path& file) {
-  const json root = parse_object(json_text, file);
+  const json root = parse_json_object(json_text, file);
   const Fields top(root, file, "", nullptr);
   const std::string model_type = top.string("model_type", "");
   if (model_type == "llava") return parse_hf_llava_config(json_text, file).vision;
@@ -114,7 +103,7 @@ HfVisionConfig parse_hf_vision_config(std::string_view json_text, const std::fil
 }
 
 HfLlavaConfig parse_hf_llava_config(std::string_view json_text, const std::filesystem::path& file) {
-  const json root = parse_object(json_text, file);
+  const json root = parse_json_object(json_text, file);
   HfLlavaConfig config;
   config.text = parse_hf_text_config(json_text, file);
   const Fields top(root, config.text.file, "", &config.text.defaulted);
