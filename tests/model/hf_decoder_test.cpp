@@ -19,6 +19,7 @@
 #include "fedvlm/model/hf/hf_config.hpp"
 #include "fedvlm/model/hf/hf_decoder.hpp"
 #include "fedvlm/model/hf/safetensors_torch.hpp"
+#include "model/hf_test_support.hpp"
 #include "support/input_error.hpp"
 
 namespace fedvlm::model::hf {
@@ -54,24 +55,12 @@ void rewrite(const fs::path& file, const NamedTensors& tensors) {
   write_safetensors(file, tensors, {{"format", "pt"}});
 }
 
-class HfDecoderTest : public ::testing::Test {
+class HfDecoderTest : public testing::HfScratchTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/fedvlm-hf-decoder-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { remove_tree(dir_); }
-
-  static bool have_numpy() { return std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0; }
-
   // A tiny checkpoint from tools/hf_checkpoint.py with its non-norm weights scaled by kWeightScale
   // (norm gains stay near 1), kept in the stored type.
   fs::path checkpoint(const std::string& name, const std::string& arguments) {
-    const fs::path out = dir_ / name;
-    const std::string command =
-        fmt::format("/usr/bin/python3 '{}/tools/hf_checkpoint.py' {} --out '{}'", FEDVLM_SOURCE_DIR, arguments, out.string());
-    EXPECT_EQ(std::system(command.c_str()), 0) << command;
+    const fs::path out = write_hf_checkpoint(name, arguments);
     for (const auto& item : fs::directory_iterator(out)) {
       if (item.path().extension() != ".safetensors") continue;
       NamedTensors tensors = read_all(item.path());
@@ -128,7 +117,6 @@ class HfDecoderTest : public ::testing::Test {
     return loaded;
   }
 
-  fs::path dir_;
   torch::Tensor reference_;
   std::vector<std::vector<std::int64_t>> sequences_;
 };

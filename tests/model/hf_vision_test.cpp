@@ -28,6 +28,7 @@
 #include "fedvlm/model/hf/safetensors_torch.hpp"
 #include "fedvlm/model/strategy.hpp"
 #include "model/model_test_support.hpp"
+#include "model/hf_test_support.hpp"
 #include "support/input_error.hpp"
 
 namespace fedvlm::model::hf {
@@ -101,25 +102,14 @@ json to_json(const torch::Tensor& tensor) {
   return out;
 }
 
-class HfVisionTest : public ::testing::Test {
+class HfVisionTest : public testing::HfScratchTest {
  protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/fedvlm-hf-vision-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { remove_tree(dir_); }
-
-  static bool have_numpy() { return std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") == 0; }
   static bool have_pil() { return std::system("/usr/bin/python3 -c 'import numpy, PIL' >/dev/null 2>&1") == 0; }
 
   // A tiny checkpoint from tools/hf_checkpoint.py, weights other than norms and biases scaled by
   // kWeightScale, each kept in its stored type.
   fs::path checkpoint(const std::string& name, const std::string& arguments) {
-    const fs::path out = dir_ / name;
-    const std::string command =
-        fmt::format("/usr/bin/python3 '{}/tools/hf_checkpoint.py' {} --out '{}'", FEDVLM_SOURCE_DIR, arguments, out.string());
-    EXPECT_EQ(std::system(command.c_str()), 0) << command;
+    const fs::path out = write_hf_checkpoint(name, arguments);
     edit_tensors(out, [](NamedTensors& tensors) {
       for (auto& [name, tensor] : tensors) {
         if (name.find("norm") == std::string::npos && !name.ends_with(".bias")) {
@@ -194,7 +184,6 @@ class HfVisionTest : public ::testing::Test {
 
   static LoraConfig tiny_lora() { return testing::tiny_lora(); }
 
-  fs::path dir_;
 };
 
 #define REQUIRE_NUMPY() \

@@ -26,6 +26,7 @@
 #include "fedvlm/model/vlm.hpp"
 #include "fedvlm/model/hf/safetensors_torch.hpp"
 #include "fedvlm/model/lora.hpp"
+#include "model/hf_test_support.hpp"
 #include "support/input_error.hpp"
 
 namespace fedvlm::model::hf {
@@ -61,26 +62,14 @@ struct PrefixedModel : torch::nn::Module {
   torch::nn::Linear connector{nullptr};
 };
 
-class PeftExportTest : public ::testing::Test {
+class PeftExportTest : public testing::HfScratchTest {
  protected:
   void SetUp() override {
-    if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0)
-      GTEST_SKIP() << "/usr/bin/python3 with numpy is not installed";
-    char pattern[] = "/tmp/fedvlm-peft-export-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    if (!dir_.empty()) remove_tree(dir_);
+    if (!have_numpy()) GTEST_SKIP() << "/usr/bin/python3 with numpy is not installed";
+    HfScratchTest::SetUp();
   }
 
-  fs::path checkpoint(const std::string& arguments) {
-    const fs::path out = dir_ / "base";
-    const std::string command =
-        fmt::format("/usr/bin/python3 '{}/tools/hf_checkpoint.py' {} --out '{}'", FEDVLM_SOURCE_DIR, arguments, out.string());
-    EXPECT_EQ(std::system(command.c_str()), 0) << command;
-    return out;
-  }
+  fs::path checkpoint(const std::string& arguments) { return write_hf_checkpoint("base", arguments); }
 
   // The base with adapters drawn N(0, 0.1): their update is as large as the N(0, 0.02) weights.
   static HfDecoder with_adapters(const fs::path& base, const LoraConfig& lora = kLora) {
@@ -118,7 +107,6 @@ class PeftExportTest : public ::testing::Test {
       if (auto* lora = module->as<LoraLinear>()) lora->unmerge();
   }
 
-  fs::path dir_;
 };
 
 TEST_F(PeftExportTest, LlamaAdapterHasPeftKeysShapesAndConfig) {
