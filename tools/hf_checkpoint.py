@@ -15,6 +15,11 @@ Architectures (tensor names as the transformers classes name them):
   qwen2          Qwen2ForCausalLM: as llama, plus q/k/v projection biases
   clip_vision    CLIPVisionModel: vision_model.*
   siglip_vision  SiglipVisionModel: vision_model.* (with the attention-pooling head unless --no-head)
+  clip           CLIPModel, the dual encoder LLaVA-style models take their tower from
+                 (openai/clip-vit-large-patch14-336): vision_model.*, text_model.*,
+                 visual_projection, text_projection, logit_scale
+  siglip         SiglipModel (google/siglip-so400m-patch14-384): vision_model.*, text_model.*
+                 (with its head), logit_scale, logit_bias
 
 Weights are stored in fp32, fp16 or bf16 (--dtype); bf16 is fp32 rounded to nearest even.
 Every safetensors file carries the metadata {"format": "pt"} as transformers writes it, and its
@@ -45,7 +50,7 @@ NUMPY_DTYPE = {"BOOL": np.bool_, "U8": np.uint8, "I8": np.int8, "I16": np.int16,
                "F16": np.float16, "I32": np.int32, "U32": np.uint32, "F32": np.float32,
                "F64": np.float64, "I64": np.int64, "U64": np.uint64}
 STORAGE = {"fp32": ("F32", "float32"), "fp16": ("F16", "float16"), "bf16": ("BF16", "bfloat16")}
-ARCHITECTURES = ["llava", "llama", "qwen2", "clip_vision", "siglip_vision"]
+ARCHITECTURES = ["llava", "llama", "qwen2", "clip_vision", "siglip_vision", "clip", "siglip"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +286,40 @@ def vision_tensors(sizes, kind, prefix):
     return tensors
 
 
+# A dual encoder's text tower: small and fixed (fedvlm never reads it; it only has to be there).
+TEXT_TOWER = {"hidden": 16, "intermediate": 32, "layers": 1, "heads": 2, "vocab": 64, "positions": 16}
+
+
+def dual_encoder(sizes, kind, common):
+    """(config, layout) of a CLIPModel or SiglipModel: the vision tower of `sizes` and a tiny text tower."""
+    t = TEXT_TOWER
+    text = {"model_type": f"{kind}_text_model", "hidden_size": t["hidden"], "intermediate_size": t["intermediate"],
+            "num_hidden_layers": t["layers"], "num_attention_heads": t["heads"], "vocab_size": t["vocab"],
+            "max_position_embeddings": t["positions"]}
+    config = {"architectures": ["CLIPModel" if kind == "clip" else "SiglipModel"], "model_type": kind,
+              "text_config": text, "vision_config": vision_config(sizes, kind), **common}
+    if kind == "clip":
+        config.update({"projection_dim": sizes.vision_hidden, "logit_scale_init_value": 2.6592})
+    # Text tower tensors first, as the dual models declare them.
+    tensors = [("text_model.embeddings.token_embedding.weight", (t["vocab"], t["hidden"]), "weight"),
+               ("text_model.embeddings.position_embedding.weight", (t["positions"], t["hidden"]), "weight")]
+    for layer in range(t["layers"]):
+        tensors += encoder_layer_tensors(f"text_model.encoder.layers.{layer}.", t["hidden"], t["intermediate"])
+    tensors += [("text_model.final_layer_norm.weight", (t["hidden"],), "norm"),
+                ("text_model.final_layer_norm.bias", (t["hidden"],), "bias")]
+    if kind == "siglip":
+        tensors += [("text_model.head.weight", (t["hidden"], t["hidden"]), "weight"),
+                    ("text_model.head.bias", (t["hidden"],), "bias")]
+    tensors += vision_tensors(sizes, kind, "vision_model.")
+    if kind == "clip":
+        tensors += [("visual_projection.weight", (sizes.vision_hidden, sizes.vision_hidden), "weight"),
+                    ("text_projection.weight", (sizes.vision_hidden, t["hidden"]), "weight"),
+                    ("logit_scale", (), "weight")]
+    else:
+        tensors += [("logit_scale", (1,), "weight"), ("logit_bias", (1,), "bias")]
+    return config, tensors
+
+
 def describe(arch, sizes, storage="fp32"):
     """(config.json contents, [(name, shape, kind)] in state-dict order) of a tiny `arch` model."""
     check_sizes(arch, sizes)
@@ -290,6 +329,8 @@ def describe(arch, sizes, storage="fp32"):
         name = "LlamaForCausalLM" if arch == "llama" else "Qwen2ForCausalLM"
         config = {"architectures": [name], **text_config(sizes, arch, torch_dtype), **common}
         return config, text_tensors(sizes, arch, "model.", "lm_head.weight")
+    if arch in ("clip", "siglip"):
+        return dual_encoder(sizes, arch, common)
     if arch in ("clip_vision", "siglip_vision"):
         kind = arch.split("_")[0]
         name = "CLIPVisionModel" if kind == "clip" else "SiglipVisionModel"
@@ -332,7 +373,7 @@ def check_sizes(arch, sizes):
             problems.append(f"heads {sizes.heads} is not a multiple of kv-heads {sizes.kv_heads}")
         if sizes.text_arch not in ("llama", "qwen2"):
             problems.append(f"text architecture {sizes.text_arch!r} is neither llama nor qwen2")
-    if arch in ("clip_vision", "siglip_vision", "llava"):
+    if arch in ("clip_vision", "siglip_vision", "clip", "siglip", "llava"):
         if sizes.vision_hidden % sizes.vision_heads:
             problems.append(f"vision hidden {sizes.vision_hidden} is not a multiple of vision heads {sizes.vision_heads}")
         if sizes.image_size % sizes.patch_size:

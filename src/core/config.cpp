@@ -331,12 +331,21 @@ void validate(const Config& c) {
   if (m.vision_dim % m.vision_heads != 0)
     fail("model.vision_heads", fmt::format("model.vision_dim = {} is not divisible by model.vision_heads = {}",
                                            m.vision_dim, m.vision_heads));
-  if (-m.vision_select_layer > m.vision_layers)
+  if (m.vision_tower.empty() && -m.vision_select_layer > m.vision_layers)  // a tower's own depth: checked as it loads
     fail("model.vision_select_layer", fmt::format("model.vision_select_layer = {} but the encoder has {} layers",
                                                   m.vision_select_layer, m.vision_layers));
   if (m.kind == "encoder" && m.vision_stem == "conv" && (m.patch_size < 2 || (m.patch_size & (m.patch_size - 1)) != 0))
     fail("model.vision_stem", fmt::format("model.vision_stem = \"conv\" halves the image per convolution, so "
                                           "model.patch_size must be a power of 2 and at least 2; got {}", m.patch_size));
+  if (!m.vision_tower.empty() && m.kind != "encoder")
+    fail("model.vision_tower", fmt::format("model.vision_tower = \"{}\" gives the model a vision encoder, but model.kind = \"{}\"",
+                                           m.vision_tower, m.kind));
+  if (!m.vision_tower.empty() && m.base.empty())
+    fail("model.vision_tower", fmt::format("model.vision_tower = \"{}\" pairs with a Hugging Face language model: set "
+                                           "model.base to its directory", m.vision_tower));
+  if (!m.projector.empty() && m.vision_tower.empty())
+    fail("model.projector", fmt::format("model.projector = \"{}\" is the connector of a model.vision_tower + model.base "
+                                        "composition; model.vision_tower is not set", m.projector));
   const std::string& strategy = c.finetune.strategy;
   if (m.kind == "encoder-free" && strategy != "full" && strategy != "F-L")
     fail("finetune.strategy", fmt::format("finetune.strategy = \"{}\" needs a connector; encoder-free models train "

@@ -48,8 +48,18 @@ std::vector<Param> build_schema() {
             "Applied before the config files, so their [model] keys override it."),
       param("model.base", &C::model, &ModelConfig::base,
             "Base checkpoint: a file, a `fedvlm pretrain` run directory (its base.pt), or a Hugging Face model "
-            "directory (config.json + safetensors; LLaVA layout), whose config.json then sets the model's shape in "
-            "place of the model.* keys (docs/models.md). Empty: random init."),
+            "directory (config.json + safetensors: a LLaVA model, or a Llama / Qwen2 language model paired with "
+            "model.vision_tower), whose config.json then sets the model's shape in place of the model.* keys "
+            "(docs/models.md). Empty: random init."),
+      param("model.vision_tower", &C::model, &ModelConfig::vision_tower,
+            "A Hugging Face CLIP or SigLIP directory (CLIPModel, CLIPVisionModel, SiglipModel, SiglipVisionModel) "
+            "whose vision tower feeds model.base, a Hugging Face Llama or Qwen2 directory: a LLaVA-style model "
+            "with a model.connector drawn from run.seed, image features from model.vision_select_layer (CLIP's "
+            "class token dropped, as LLaVA does). Empty: model.base holds the whole model."),
+      param("model.projector", &C::model, &ModelConfig::projector,
+            "With model.vision_tower: a safetensors file holding the connector to start from, under the names of "
+            "LLaVA's training scripts (model.mm_projector.0.weight, ...): LLaVA's stage-1 mm_projector, or the "
+            "mm_projector.safetensors a fedvlm run exports. Empty: the connector is drawn from run.seed."),
       param("model.kind", &C::model, &ModelConfig::kind,
             "encoder: ViT + connector + decoder (LLaVA-style); encoder-free: patches embedded into the decoder.",
             {.choices = {"encoder", "encoder-free"}}),

@@ -118,6 +118,9 @@ RunFingerprint run_fingerprint(const Config& config, const model::VisionLanguage
     fingerprint.fields["base"] = model::hf::hf_directory_fingerprint(config.model.base);
   else
     fingerprint.fields["base"] = file_fingerprint(model::resolve_base_path(config.model.base));
+  if (!config.model.vision_tower.empty())
+    fingerprint.fields["vision_tower"] = model::hf::hf_directory_fingerprint(config.model.vision_tower);
+  if (!config.model.projector.empty()) fingerprint.fields["projector"] = file_fingerprint(config.model.projector);
   return fingerprint;
 }
 

@@ -128,9 +128,13 @@ void RoundLoop::export_peft() {
   if (!config_.get<bool>("export.peft")) return;
   const std::filesystem::path base(config_.model.base);
   const auto out = model::hf::peft_export_directory(run_.run_dir);
-  model::hf::export_hf_results(model_, base, model::hf::hf_vlm_mapping(base),
-                               model::ever_trainable_set(model_, strategy_).names, out,
-                               model::hf::peft_export_options(config_));
+  auto options = model::hf::peft_export_options(config_);
+  // A tower + decoder composition: the adapter is the language model's; the connector, which
+  // neither directory has, goes beside it as mm_projector.safetensors.
+  const bool composed = !config_.model.vision_tower.empty();
+  options.connector_as_mm_projector = composed;
+  model::hf::export_hf_results(model_, base, composed ? model::hf::hf_decoder_model_mapping(base) : model::hf::hf_vlm_mapping(base),
+                               model::ever_trainable_set(model_, strategy_).names, out, options);
   log::info("PEFT adapter of {} written to {}", base.string(), out.string());
 }
 

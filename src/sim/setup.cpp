@@ -45,17 +45,31 @@ void check_hf_tokenizer(const std::filesystem::path& directory, const data::Toke
                                  data_path, file.string(), file.string()));
 }
 
-// model.base names a Hugging Face model directory: its config.json gives the shape, the
-// configuration's model.* shape keys do not apply.
+// model.base names a Hugging Face model directory (with model.vision_tower: its language model):
+// config.json gives the shape, the configuration's model.* shape keys do not apply.
 std::shared_ptr<model::VisionLanguageModel> load_hf_base(const Config& config, const data::DatasetInfo& info,
                                                          const data::Tokenizer& tokenizer) {
   const std::filesystem::path directory(config.model.base);
   check_hf_tokenizer(directory, tokenizer, config.data.path);
-  auto model = model::hf::load_hf_vlm(directory, config.lora, info.image_shape, tokenizer.vocab_size(),
-                                      static_cast<std::uint64_t>(config.run.seed));
+  const auto seed = static_cast<std::uint64_t>(config.run.seed);
+  std::shared_ptr<model::VisionLanguageModel> model;
+  if (config.model.vision_tower.empty()) {
+    model = model::hf::load_hf_vlm(directory, config.lora, info.image_shape, tokenizer.vocab_size(), seed);
+    log::info("loaded Hugging Face model {} (its config.json sets the shape; model.* shape keys are ignored)",
+              directory.string());
+  } else {
+    if (!model::hf::is_hf_model_directory(config.model.vision_tower))
+      throw InputError(fmt::format("model.vision_tower = \"{}\" is not a Hugging Face model directory (config.json + "
+                                   "safetensors)", config.model.vision_tower));
+    model = model::hf::load_hf_tower_and_decoder(config.model.vision_tower, directory, config.model.connector,
+                                                 config.model.vision_select_layer, config.lora, info.image_shape,
+                                                 tokenizer.vocab_size(), seed, config.model.projector);
+    log::info("loaded Hugging Face vision tower {} and language model {}, {} connector {} (their config.json files "
+              "set the shape; the other model.* shape keys are ignored)",
+              config.model.vision_tower, directory.string(), config.model.connector,
+              config.model.projector.empty() ? std::string("from run.seed") : "from " + config.model.projector);
+  }
   model->decoder->set_gradient_checkpointing(config.model.gradient_checkpointing);
-  log::info("loaded Hugging Face model {} (its config.json sets the shape; model.* shape keys are ignored)",
-            directory.string());
   return model;
 }
 
@@ -107,6 +121,10 @@ Workbench open_workbench(const Config& config) {
   std::shared_ptr<model::VisionLanguageModel> model;
   if (model::hf::is_hf_model_directory(config.model.base)) {
     model = load_hf_base(config, info, tokenizer);
+  } else if (!config.model.vision_tower.empty()) {
+    throw InputError(fmt::format("model.vision_tower = \"{}\" pairs with a Hugging Face language model, but model.base = "
+                                 "\"{}\" is not a Hugging Face model directory",
+                                 config.model.vision_tower, config.model.base));
   } else {
     model = model::build_model(config.model, config.lora, info.image_shape, tokenizer.vocab_size(),
                                static_cast<std::uint64_t>(config.run.seed));

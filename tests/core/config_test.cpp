@@ -164,6 +164,18 @@ TEST_F(ConfigFiles, CrossFieldRulesAreEnforced) {
             std::string::npos);
   EXPECT_NO_THROW(load_config({.overrides = {"model.vision_stem=conv", "model.patch_size=8"}}));
   EXPECT_NO_THROW(load_config({.overrides = {"model.kind=encoder-free", "finetune.strategy=full"}}));
+  // A Hugging Face tower pairs with a Hugging Face language model (model.base), in an encoder model;
+  // its depth, not the preset's, bounds vision_select_layer (checked as it loads).
+  EXPECT_NE(error_of({.overrides = {"model.vision_tower=/m/clip"}}).find("set model.base"), std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"model.vision_tower=/m/clip", "model.base=/m/llama", "model.kind=encoder-free",
+                                    "finetune.strategy=full"}})
+                .find("model.kind = \"encoder-free\""),
+            std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"model.projector=/m/p.safetensors"}}).find("model.vision_tower is not set"),
+            std::string::npos);
+  EXPECT_NE(error_of({.overrides = {"model.vision_select_layer=-12"}}).find("model.vision_select_layer"), std::string::npos);
+  EXPECT_NO_THROW(load_config({.overrides = {"model.vision_tower=/m/clip", "model.base=/m/llama",
+                                             "model.vision_select_layer=-12", "model.projector=/m/p.safetensors"}}));
 }
 
 TEST_F(ConfigFiles, UnknownPresetIsRejected) {

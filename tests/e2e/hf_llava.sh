@@ -11,6 +11,10 @@
 #     metrics;
 #   - a dataset tokenized with another tokenizer, export.peft without a Hugging Face base, and an
 #     embedding smaller than the tokenizer are refused before any training, by name.
+# The same for a CLIP directory (CLIPModel, text tower and all) paired with a separate Llama
+# directory (model.vision_tower + model.base, connector from random): the adapter is the
+# language model's, the connector comes back as mm_projector.safetensors, and the merged
+# language model with that projector (model.projector) reproduces the run's final metrics.
 set -euo pipefail
 fedvlm=$1 prep=$2 src=$3
 source "$(dirname "$0")/lib/faults.sh"
@@ -98,7 +102,10 @@ done
   --set run.threads=1 --set data.max_test_samples=24 >"$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "fedvlm eval of the merged model"; }
 "$fedvlm" eval -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data" --set model.base="$work/llava" \
   --set run.threads=1 --set data.max_test_samples=24 >"$work/eval-base.log" 2>&1 || { cat "$work/eval-base.log"; fail "fedvlm eval of the base"; }
-"$py" - "$run/summary.json" "$work/eval.log" "$work/eval-base.log" <<'PY' ||
+# RUN_SUMMARY MERGED_EVAL_LOG BASE_EVAL_LOG: the merged model's metrics are the run's final ones,
+# and training moved them away from the base's.
+expect_final_metrics() {
+  "$py" - "$@" <<'PY'
 import json, sys
 final = json.load(open(sys.argv[1]))["final"]
 def table(path):  # "task   accuracy   loss" then a row per task
@@ -119,7 +126,36 @@ for task, metrics in final.items():
     assert abs(base[task]["loss"] - metrics["loss"]) > 1e-2, f"{task}: training did not move the loss ({base[task]['loss']})"
 print("merged export reproduces the final metrics:", merged)
 PY
+}
+expect_final_metrics "$run/summary.json" "$work/eval.log" "$work/eval-base.log" ||
   { cat "$work/eval.log"; fail "the merged model's metrics differ from the run's final metrics"; }
+
+# A CLIP dual-encoder directory + a separate Llama directory.
+"$py" "$src/tools/hf_checkpoint.py" clip --out "$work/clip" --image-size 32 --patch-size 8 --seed 5 >/dev/null ||
+  fail "hf_checkpoint.py clip"
+"$py" "$src/tools/hf_checkpoint.py" llama --out "$work/llama" --vocab "$vocab" --max-positions 256 --seed 6 >/dev/null ||
+  fail "hf_checkpoint.py llama"
+cp "$work/tokenizer.model" "$work/llama/tokenizer.model"
+pair=(--set model.base="$work/llama" --set model.vision_tower="$work/clip")
+"$mpiexec" -n 2 --oversubscribe "$fedvlm" "${args[@]}" "${pair[@]}" --set run.name=pair >"$work/pair.log" 2>&1 ||
+  { cat "$work/pair.log"; fail "2-rank federation of the CLIP + Llama pair"; }
+grep -q "loaded Hugging Face vision tower" "$work/pair.log" || fail "the pair was not loaded: $(head -20 "$work/pair.log")"
+pair_adapter=$work/runs/pair/hf_adapter
+for file in adapter_config.json adapter_model.safetensors mm_projector.safetensors; do
+  [[ -s $pair_adapter/$file ]] || fail "the pair's export lacks $file: $(ls "$pair_adapter" 2>&1)"
+done
+[[ ! -e $pair_adapter/non_lora_trainables.safetensors ]] || fail "the pair's connector is not the Llama base's to save"
+"$py" "$src/tools/peft_check.py" "$work/llama" "$pair_adapter" --out "$work/pair-merged" >"$work/pair-check.log" 2>&1 ||
+  { cat "$work/pair-check.log"; fail "peft_check.py refused the pair's export (against the Llama base)"; }
+cp "$work/tokenizer.model" "$work/pair-merged/"
+pair_eval=(eval -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data" --set model.vision_tower="$work/clip"
+  --set run.threads=1 --set data.max_test_samples=24)
+"$fedvlm" "${pair_eval[@]}" --set model.base="$work/pair-merged" --set model.projector="$pair_adapter/mm_projector.safetensors" \
+  >"$work/pair-eval.log" 2>&1 || { cat "$work/pair-eval.log"; fail "fedvlm eval of the merged pair"; }
+"$fedvlm" "${pair_eval[@]}" --set model.base="$work/llama" >"$work/pair-eval-base.log" 2>&1 ||
+  { cat "$work/pair-eval-base.log"; fail "fedvlm eval of the untrained pair"; }
+expect_final_metrics "$work/runs/pair/summary.json" "$work/pair-eval.log" "$work/pair-eval-base.log" ||
+  { cat "$work/pair-eval.log"; fail "the merged pair's metrics differ from the run's final metrics"; }
 
 # Refusals, before any training, each naming what is wrong.
 refused() {  # NAME EXPECTED-TEXT ARGS...
@@ -142,4 +178,7 @@ refused no-hf-base "export.peft = true needs model.base to be a Hugging Face mod
   --patch-size 8 --max-positions 256 >/dev/null
 cp "$work/tokenizer.model" "$work/llava-vocab/"
 refused other-vocab "vocab_size" --set model.base="$work/llava-vocab"
-echo "OK: LLaVA directory fine-tuned on 2 ranks, exported as PEFT, merged back to the final metrics; refusals named"
+refused llava-with-tower "is a LLaVA model, which has its own vision tower" --set model.base="$work/llava" \
+  --set model.vision_tower="$work/clip"
+refused tower-without-base "model.vision_tower" --set model.vision_tower="$work/clip"
+echo "OK: a LLaVA directory and a CLIP + Llama pair fine-tuned on 2 ranks, exported as PEFT, merged back to the final metrics; refusals named"

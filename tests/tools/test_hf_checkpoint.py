@@ -79,6 +79,16 @@ def clip_names(prefix, layers):
         f"{prefix}pre_layrnorm.bias", f"{prefix}post_layernorm.weight", f"{prefix}post_layernorm.bias"}
 
 
+def text_tower_names(layers, head):
+    """A CLIPTextTransformer / SiglipTextTransformer (text_model.*), as the dual encoders hold it."""
+    names = encoder_layer_names("text_model.", layers) | {
+        "text_model.embeddings.token_embedding.weight", "text_model.embeddings.position_embedding.weight",
+        "text_model.final_layer_norm.weight", "text_model.final_layer_norm.bias"}
+    if head:
+        names |= {"text_model.head.weight", "text_model.head.bias"}
+    return names
+
+
 def siglip_names(prefix, layers, head):
     names = encoder_layer_names(prefix, layers) | {
         f"{prefix}embeddings.patch_embedding.weight", f"{prefix}embeddings.patch_embedding.bias",
@@ -132,6 +142,9 @@ class HfCheckpointTest(unittest.TestCase):
             "qwen2": text_names("model.", "lm_head.weight", 2, True, False),
             "clip_vision": clip_names("vision_model.", 2),
             "siglip_vision": siglip_names("vision_model.", 2, True),
+            "clip": clip_names("vision_model.", 2) | text_tower_names(1, False)
+                    | {"visual_projection.weight", "text_projection.weight", "logit_scale"},
+            "siglip": siglip_names("vision_model.", 2, True) | text_tower_names(1, True) | {"logit_scale", "logit_bias"},
             "llava": clip_names("vision_tower.vision_model.", 2)
                      | {f"multi_modal_projector.linear_{i}.{p}" for i in (1, 2) for p in ("weight", "bias")}
                      | text_names("language_model.model.", "language_model.lm_head.weight", 2, False, False),
@@ -146,6 +159,23 @@ class HfCheckpointTest(unittest.TestCase):
                 listed = json.loads(self.run_tool(arch, "--list"))
                 self.assertEqual({(e["name"], tuple(e["shape"])) for e in listed},
                                  {(name, t[1]) for name, t in tensors.items()})
+
+    def test_dual_encoders_nest_the_vision_tower_config_and_hold_the_same_tower_shapes(self):
+        for kind in ("clip", "siglip"):
+            with self.subTest(kind=kind):
+                self.run_tool(kind, "--out", self.dir / kind)
+                self.run_tool(f"{kind}_vision", "--out", self.dir / f"{kind}_vision")
+                config = json.loads((self.dir / kind / "config.json").read_text())
+                alone = json.loads((self.dir / f"{kind}_vision" / "config.json").read_text())
+                self.assertEqual(config["model_type"], kind)
+                self.assertEqual(config["text_config"]["model_type"], f"{kind}_text_model")
+                for key in ("model_type", "hidden_size", "num_hidden_layers", "image_size", "patch_size", "hidden_act"):
+                    self.assertEqual(config["vision_config"][key], alone[key], key)
+                dual, tower = self.load_directory(self.dir / kind), self.load_directory(self.dir / f"{kind}_vision")
+                for name, (_, shape, _) in tower.items():
+                    self.assertEqual(dual[name][1], shape, name)
+        scale = self.load_directory(self.dir / "clip")["logit_scale"]
+        self.assertEqual((scale[0], scale[1], len(scale[2])), ("F32", (), 4))  # a 0-d tensor: one element
 
     def test_tied_llama_has_no_lm_head_and_siglip_without_head_has_no_pooling_head(self):
         self.run_tool("llama", "--out", self.dir / "tied", "--tie")

@@ -26,6 +26,12 @@ struct DataConfig {
 struct ModelConfig {
   std::string preset = "tiny";        // configs/model/<preset>.toml, embedded in the binary, or a .toml path
   std::string base;                   // base checkpoint (file or pretrain run directory); empty: random init
+  // A Hugging Face CLIP / SigLIP directory whose tower pairs with model.base = a Hugging Face
+  // language model directory (a LLaVA-style model, connector from random); empty: none.
+  std::string vision_tower;
+  // With model.vision_tower: a safetensors file of a trained connector (model.mm_projector.*, as
+  // LLaVA's stage 1 and fedvlm's export write it) to start from; empty: drawn from run.seed.
+  std::string projector;
   std::string kind = "encoder";       // "encoder" (LLaVA-style) or "encoder-free" (Fuyu-style)
   std::string connector = "mlp2x_gelu";  // linear | mlp2x_gelu | mlp6x_gelu
   // Vision encoder (ViT)

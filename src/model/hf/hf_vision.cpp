@@ -139,13 +139,20 @@ bool is_unused_vision_tensor(const std::string& name, std::int64_t layers_used, 
   return std::stoll(std::string(index)) >= layers_used;
 }
 
-HfVisionTower load_hf_vision_tower(const std::filesystem::path& directory, std::int64_t layers_used) {
-  const HfVisionConfig config = read_hf_vision_config(directory);
-  if (config.key_prefix != "") {
-    throw InputError(fmt::format("{}: a LLaVA directory; load it with load_hf_vlm (hf_vlm.hpp)", config.file.string()));
-  }
-  const std::int64_t layers = layers_used < 0 ? config.num_hidden_layers : layers_used;
-  HfVisionTower tower(config, layers);
+namespace {
+
+// A dual encoder's tensors that are not its vision tower's (CLIPModel, SiglipModel).
+bool is_dual_encoder_tensor(const std::string& name) {
+  return name.starts_with("text_model.") || name == "logit_scale" || name == "logit_bias" ||
+         name == "visual_projection.weight" || name == "text_projection.weight";
+}
+
+}  // namespace
+
+void load_hf_vision_tower_weights(HfVisionTower& tower, const std::filesystem::path& directory) {
+  const HfVisionConfig& config = tower->config();
+  const bool dual_encoder = config.directory_type == "clip" || config.directory_type == "siglip";
+  const std::int64_t layers = tower->layers_used();
   const SafetensorsCheckpoint checkpoint(directory);
   const std::string prefix = "vision_model.";
   const auto mapping = vision_tower_mapping(config, layers, prefix);
@@ -155,9 +162,26 @@ HfVisionTower load_hf_vision_tower(const std::filesystem::path& directory, std::
   std::set<std::string> wanted;
   for (const HfTensorMapping& m : mapping) wanted.insert(m.checkpoint_name);
   check_no_unknown_tensors(
-      checkpoint, [&](const std::string& name) { return wanted.count(name) || is_unused_vision_tensor(name, layers, prefix); },
+      checkpoint,
+      [&](const std::string& name) {
+        return wanted.count(name) || is_unused_vision_tensor(name, layers, prefix) ||
+               (dual_encoder && is_dual_encoder_tensor(name));
+      },
       described_by);
   copy_mapped_tensors(checkpoint, mapping, parameters);
+}
+
+HfVisionTower load_hf_vision_tower(const std::filesystem::path& directory, std::int64_t layers_used) {
+  const HfVisionConfig config = read_hf_vision_config(directory);
+  if (config.directory_type == "llava") {
+    throw InputError(fmt::format("{}: a LLaVA directory; load it with load_hf_vlm (hf_vlm.hpp)", config.file.string()));
+  }
+  if (layers_used > config.num_hidden_layers) {
+    throw InputError(fmt::format("{}: the tower has {} layers, {} asked for", config.file.string(), config.num_hidden_layers,
+                                 layers_used));
+  }
+  HfVisionTower tower(config, layers_used < 0 ? config.num_hidden_layers : layers_used);
+  load_hf_vision_tower_weights(tower, directory);
   tower->eval();
   return tower;
 }

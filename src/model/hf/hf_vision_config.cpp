@@ -64,12 +64,12 @@ void read_vision_fields(const json& object, const VisionDefaults& defaults, HfVi
 }
 
 HfVisionConfig vision_from(const json& object, const fs::path& file, const std::string& prefix,
-                           const VisionDefaults* clip_defaults) {
+                           const VisionDefaults* clip_defaults, const char* default_model_type = "clip_vision_model") {
   HfVisionConfig config;
   config.file = file;
   config.key_prefix = prefix;
   const Fields fields(object, config.file, prefix, &config.defaulted);
-  config.model_type = fields.string("model_type", "clip_vision_model");
+  config.model_type = fields.string("model_type", default_model_type);
   if (config.model_type != "clip_vision_model" && config.model_type != "siglip_vision_model") {
     fields.fail("model_type", config.model_type, "fedvlm loads clip_vision_model and siglip_vision_model towers");
   }
@@ -94,12 +94,28 @@ HfVisionConfig parse_hf_vision_config(std::string_view json_text, const std::fil
   const json root = parse_json_object(json_text, file);
   const Fields top(root, file, "", nullptr);
   const std::string model_type = top.string("model_type", "");
-  if (model_type == "llava") return parse_hf_llava_config(json_text, file).vision;
-  if (model_type != "clip_vision_model" && model_type != "siglip_vision_model") {
-    if (model_type.empty()) top.missing("model_type", "it names the architecture (clip_vision_model, siglip_vision_model or llava)");
-    top.fail("model_type", model_type, "fedvlm loads vision towers of clip_vision_model, siglip_vision_model and llava");
+  HfVisionConfig config;
+  if (model_type == "llava") {
+    config = parse_hf_llava_config(json_text, file).vision;
+  } else if (model_type == "clip" || model_type == "siglip") {
+    // CLIPConfig / SiglipConfig: the tower is vision_config (transformers' defaults when absent).
+    const json* vision = top.find("vision_config", true);
+    if (vision != nullptr && !vision->is_object()) top.fail("vision_config", *vision, "expected an object or null");
+    const bool clip = model_type == "clip";
+    config = vision_from(vision != nullptr ? *vision : json::object(), file, "vision_config.", &kClip,
+                         clip ? "clip_vision_model" : "siglip_vision_model");
+    if (config.clip() != clip) {
+      top.fail("vision_config.model_type", config.model_type, fmt::format("a {} model's tower is {}_vision_model", model_type, model_type));
+    }
+  } else if (model_type == "clip_vision_model" || model_type == "siglip_vision_model") {
+    config = vision_from(root, file, "", &kClip);
+  } else {
+    const char* known = "clip_vision_model, siglip_vision_model, clip, siglip or llava";
+    if (model_type.empty()) top.missing("model_type", fmt::format("it names the architecture ({})", known));
+    top.fail("model_type", model_type, fmt::format("fedvlm loads vision towers of {}", known));
   }
-  return vision_from(root, file, "", &kClip);
+  config.directory_type = model_type;
+  return config;
 }
 
 HfLlavaConfig parse_hf_llava_config(std::string_view json_text, const std::filesystem::path& file) {
@@ -117,6 +133,7 @@ HfLlavaConfig parse_hf_llava_config(std::string_view json_text, const std::files
     config.vision = vision_from(json::object(), file, "vision_config.", &kLlavaClip);
     config.vision.defaulted = {"vision_config"};
   }
+  config.vision.directory_type = "llava";
   if (const json* layer = top.find("vision_feature_layer", false); layer != nullptr && layer->is_array()) {
     top.fail("vision_feature_layer", *layer, "fedvlm takes the features of one layer (an integer), not several concatenated");
   }

@@ -102,6 +102,7 @@ struct ExportPlan {
   PeftExport result;
   NamedTensors adapter_tensors;      // PEFT keys
   NamedTensors non_lora_trainables;  // checkpoint names
+  NamedTensors mm_projector;         // options.connector_as_mm_projector: LLaVA training-script names
   nlohmann::json config;
 };
 
@@ -200,6 +201,12 @@ ExportPlan plan_export(const torch::nn::Module& model, const std::vector<HfTenso
     if (name.ends_with(".lora_a") || name.ends_with(".lora_b")) continue;
     const torch::Tensor* value = parameters.find(name);
     if (value == nullptr) throw InputError(fmt::format("trained parameter {} is not a parameter of the model", name));
+    if (options.connector_as_mm_projector && name.starts_with("connector.")) {
+      const torch::NoGradGuard no_grad;
+      plan.mm_projector.emplace_back("model.mm_projector." + name.substr(std::string("connector.").size()),
+                                     value->to(options.dtype).contiguous());
+      continue;
+    }
     const std::string checkpoint_name = checkpoint_tensor(name, *value);
     const std::string hf_module = parent_module(checkpoint_name);
     if (adapted.count(hf_module))
@@ -254,6 +261,7 @@ PeftExport export_peft_adapter(const torch::nn::Module& model, const std::vector
     write_safetensors(directory / "adapter_model.safetensors", plan.adapter_tensors, metadata);
     if (!plan.non_lora_trainables.empty())
       write_safetensors(directory / "non_lora_trainables.safetensors", plan.non_lora_trainables, metadata);
+    if (!plan.mm_projector.empty()) write_safetensors(directory / "mm_projector.safetensors", plan.mm_projector, metadata);
   });
   plan.result.directory = out_dir;
   return plan.result;

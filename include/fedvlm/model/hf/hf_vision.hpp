@@ -107,8 +107,13 @@ std::vector<HfTensorMapping> vision_tower_mapping(const HfVisionConfig& config, 
 // i >= layers_used, embeddings.position_ids (a buffer transformers < 4.31 saved).
 bool is_unused_vision_tensor(const std::string& name, std::int64_t layers_used, const std::string& checkpoint_prefix);
 
-// A CLIPVisionModel / SiglipVisionModel directory (vision_model.*) as a tower running
-// `layers_used` layers (-1: all), loaded all or nothing as hf_vlm.hpp describes; eval mode, CPU, float32.
+// A CLIPVisionModel / SiglipVisionModel directory (vision_model.*), or the vision half of a
+// CLIPModel / SiglipModel directory (its text_model.*, logit_scale, logit_bias and projections
+// are known-unused), as a tower running `layers_used` layers (-1: all), loaded all or nothing as
+// hf_vlm.hpp describes; eval mode, CPU, float32.
 HfVisionTower load_hf_vision_tower(const std::filesystem::path& directory, std::int64_t layers_used = -1);
+// The same into a tower built elsewhere from read_hf_vision_config(directory) (hf_vlm.hpp's
+// tower + decoder composition).
+void load_hf_vision_tower_weights(HfVisionTower& tower, const std::filesystem::path& directory);
 
 }  // namespace fedvlm::model::hf

@@ -1,6 +1,8 @@
 // The vision half of a Hugging Face model directory's config.json: a CLIPVisionModel or
-// SiglipVisionModel config, or a LlavaForConditionalGeneration's vision_config plus the keys
-// that say how LLaVA turns the tower's output into image tokens. Plain values, no LibTorch.
+// SiglipVisionModel config, the vision_config of a CLIPModel or SiglipModel (the dual encoders
+// LLaVA-style models take their tower from: openai/clip-vit-large-patch14-336,
+// google/siglip-so400m-patch14-384), or a LlavaForConditionalGeneration's vision_config plus the
+// keys that say how LLaVA turns the tower's output into image tokens. Plain values, no LibTorch.
 //
 // Keys and defaults are transformers' (CLIPVisionConfig, SiglipVisionConfig, LlavaConfig): a
 // LLaVA config without vision_config gets LlavaConfig's CLIP ViT-L/14-336, one without
@@ -24,6 +26,9 @@ struct HfVisionConfig {
   std::filesystem::path file;  // the config.json read
   std::string model_type;      // "clip_vision_model" or "siglip_vision_model"
   std::string key_prefix;      // "" or "vision_config." (for messages)
+  // The config.json's own model_type: model_type above for a vision-only directory, else "clip",
+  // "siglip" (a dual encoder: its text tower's tensors are not the vision tower's) or "llava".
+  std::string directory_type;
 
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;
@@ -61,7 +66,7 @@ struct HfLlavaConfig {
 };
 
 // Reads `<path>/config.json` (or `path` itself when it names a .json file) of a CLIPVisionModel,
-// a SiglipVisionModel, or (its vision_config) a LLaVA model.
+// a SiglipVisionModel, or (its vision_config) a CLIPModel, a SiglipModel or a LLaVA model.
 HfVisionConfig read_hf_vision_config(const std::filesystem::path& path);
 HfVisionConfig parse_hf_vision_config(std::string_view json_text, const std::filesystem::path& file);
 

@@ -37,6 +37,7 @@
 #include "fedvlm/core/config.hpp"
 #include "fedvlm/data/samples.hpp"
 #include "fedvlm/model/hf/hf_decoder.hpp"
+#include "fedvlm/model/hf/hf_vision_config.hpp"
 #include "fedvlm/model/vlm.hpp"
 
 namespace fedvlm::model::hf {
@@ -64,5 +65,34 @@ std::shared_ptr<VisionLanguageModel> load_hf_vlm(const std::filesystem::path& di
 // checkpoint tensor it came from (LoRA adapters excluded), for exporting results back in
 // Hugging Face names. Reads config.json and the safetensors headers, no weights.
 std::vector<HfTensorMapping> hf_vlm_mapping(const std::filesystem::path& directory);
+
+// A LLaVA-style model composed of two Hugging Face directories, as LLaVA's training scripts
+// compose one before their stage 1 (model.vision_tower + model.base):
+//   vision      the tower of `vision_tower`: a CLIPVisionModel or SiglipVisionModel directory, or
+//               the vision half of a CLIPModel or SiglipModel one (openai/clip-vit-large-patch14-336,
+//               google/siglip-so400m-patch14-384), its image processor included;
+//   connector   `connector` (linear, mlp2x_gelu, mlp6x_gelu), drawn from `seed` as build_model
+//               draws it, or read from `projector`: a safetensors file of exactly its parameters
+//               named model.mm_projector.<i>.<weight|bias> (LLaVA's stage-1 projector; the
+//               mm_projector.safetensors of fedvlm's export);
+//   decoder     the language model of `decoder`: a Llama or Qwen2 *ForCausalLM directory.
+// Image tokens are hidden_states[vision_select_layer] (-1: the last layer, -2: LLaVA's
+// second-to-last), without CLIP's class token; SigLIP has none, so each patch is a token. The
+// HfLlavaConfig it amounts to: read_hf_tower_and_decoder_config. model_config() is as
+// load_hf_vlm's, with base = `decoder`, vision_tower = `vision_tower` and connector = `connector`.
+// InputError for: a LLaVA directory on either side, a vision_select_layer outside -1 ..
+// -num_hidden_layers, an unknown connector, a projector file with a tensor missing, unknown or
+// misshapen, and everything load_hf_vlm refuses.
+HfLlavaConfig read_hf_tower_and_decoder_config(const std::filesystem::path& vision_tower,
+                                              const std::filesystem::path& decoder, std::int64_t vision_select_layer);
+std::shared_ptr<VisionLanguageModel> load_hf_tower_and_decoder(const std::filesystem::path& vision_tower,
+                                                               const std::filesystem::path& decoder,
+                                                               const std::string& connector,
+                                                               std::int64_t vision_select_layer, const LoraConfig& lora,
+                                                               const data::ImageShape& shape, std::int64_t vocab_size,
+                                                               std::uint64_t seed, const std::filesystem::path& projector = {});
+// The decoder parameters of such a model ("decoder.<name>") and their tensors in `decoder`: what
+// a PEFT adapter for that language model is named by. The tower and the connector are not in it.
+std::vector<HfTensorMapping> hf_decoder_model_mapping(const std::filesystem::path& decoder);
 
 }  // namespace fedvlm::model::hf

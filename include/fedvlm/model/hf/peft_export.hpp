@@ -12,6 +12,7 @@
 //   non_lora_trainables.safetensors  those non-LoRA parameters again, under the base checkpoint's
 //                              own names (multi_modal_projector.linear_1.weight, ...): only when
 //                              there are some
+//   mm_projector.safetensors   a trained connector the base has no tensors for (options below)
 // <module> is the base checkpoint's module path, the mapped checkpoint name without ".weight"
 // (model.layers.0.self_attn.q_proj; LLaVA: language_model.model.layers.0... or
 // model.language_model.layers... as the checkpoint lays it out), so the keys fit the very base
@@ -63,6 +64,12 @@ struct PeftExportOptions {
   torch::Dtype dtype = torch::kFloat32;  // of the written tensors: kFloat32, kFloat16 or kBFloat16
   std::string task_type = "CAUSAL_LM";   // PEFT's TaskType (PeftModelForCausalLM also runs LLaVA)
   bool overwrite = false;                // replace a non-empty out_dir
+  // The connector is in no base checkpoint (a tower + decoder composition, hf_vlm.hpp): its
+  // trained parameters connector.<i>.<weight|bias> go to mm_projector.safetensors as
+  // model.mm_projector.<i>.<weight|bias>, the names of LLaVA's training scripts (the
+  // mm_projector.bin of their stage 1, which --pretrain_mm_mlp_adapter reads),
+  // instead of into the adapter.
+  bool connector_as_mm_projector = false;
 };
 
 // What was written (for logs and tests).
