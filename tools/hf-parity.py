@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""fedvlm's decoder against transformers: logits of Hugging Face Llama / Qwen2 directories.
+"""fedvlm against transformers: logits of Hugging Face Llama, Qwen2 and LLaVA directories.
 
 For each model directory, compares the logits of
-  - transformers' AutoModelForCausalLM (fp32, eager attention),
-  - fedvlm's decoder loaded from the same files (build/tests/fedvlm-hf-logits), and
+  - transformers (AutoModelForCausalLM, or LlavaForConditionalGeneration for a LLaVA directory;
+    fp32, eager attention),
+  - fedvlm's model loaded from the same files (build/tests/fedvlm-hf-logits), and
   - tools/hf_reference.py, the numpy re-implementation the C++ tests use (checks the checker),
 on the same token ids, and fails when fedvlm differs from transformers by more than --tolerance.
+A LLaVA directory gets random uint8 images at its tower's size: transformers sees input_ids of
+that many image tokens followed by the text and pixel_values normalized with the model's mean and
+std (what its processor gives for images already at size); fedvlm sees the images as its trainer
+collates them and runs the processor itself. The logits compared are those of the text positions.
 
 Without directories it writes tiny random checkpoints with tools/hf_checkpoint.py (weights scaled
 up so attention is far from uniform): Llama untied, Llama tied with llama3 rope scaling, Qwen2,
-and Llama in bf16, all in a temporary directory.
+Llama in bf16, LLaVA (CLIP + Llama) and LLaVA with a Qwen2 language model, all
+in a temporary directory.
 
 Needs torch and transformers (a GPU machine's Python); without them it exits with status 77.
 
@@ -33,8 +39,13 @@ TINY = [  # (name, hf_checkpoint.py arguments)
     ("llama3-tied", ["llama", "--tie", "--rope-scaling", "--hidden", "64", "--heads", "4", "--seed", "2"]),
     ("qwen2", ["qwen2", "--seed", "3"]),
     ("llama-bf16", ["llama", "--dtype", "bf16", "--seed", "4"]),
+    ("llava", ["llava", "--seed", "5"]),
+    ("llava-qwen2", ["llava", "--text-arch", "qwen2", "--seed", "6"]),
 ]
-DEFAULT_TOKENS = "1,5,9,100,17,3,64,127,8,8,42,0,77,2,31,90"
+DEFAULT_TOKENS = "1,5,9,100,17,3,64,126,8,8,42,0,77,2,31,90"  # 127 is the tiny LLaVA's image token
+# Image normalization of the processors' class defaults (the tiny directories have no
+# preprocessor_config.json): CLIPImageProcessor's OpenAI mean and std, SiglipImageProcessor's 0.5.
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
 
 def tiny_checkpoints(root, scale):
@@ -57,18 +68,55 @@ def tiny_checkpoints(root, scale):
     return directories
 
 
-def transformers_logits(directory, sequences, device):
+def llava_config(directory):
+    config = json.loads((Path(directory) / "config.json").read_text())
+    return config if config.get("model_type") == "llava" else None
+
+
+def llava_images(config, count, seed=0):
+    """Random uint8 images [count, 3, S, S] at the tower's size, and their pixel values."""
+    import numpy as np
+    vision = config.get("vision_config") or {}
+    size = vision.get("image_size", 336)
+    siglip = vision.get("model_type") == "siglip_vision_model"
+    mean, std = ((0.5,) * 3, (0.5,) * 3) if siglip else (CLIP_MEAN, CLIP_STD)
+    images = np.random.default_rng(seed).integers(0, 256, size=(count, 3, size, size), dtype=np.uint8)
+    pixels = (images / 255.0 - np.asarray(mean).reshape(1, 3, 1, 1)) / np.asarray(std).reshape(1, 3, 1, 1)
+    return images, pixels.astype(np.float32)
+
+
+def image_token_count(config):
+    vision = config.get("vision_config") or {}
+    patches = (vision.get("image_size", 336) // vision.get("patch_size", 14)) ** 2
+    clip = vision.get("model_type", "clip_vision_model") == "clip_vision_model"
+    tokens = patches + (1 if clip else 0)
+    return tokens - 1 if config.get("vision_feature_select_strategy", "default") == "default" else tokens
+
+
+def transformers_logits(directory, sequences, device, pixels=None):
     import torch
-    from transformers import AutoModelForCausalLM
-    model = AutoModelForCausalLM.from_pretrained(directory, torch_dtype=torch.float32, attn_implementation="eager")
+    from transformers import AutoModelForCausalLM, LlavaForConditionalGeneration
+    config = llava_config(directory)
+    cls = LlavaForConditionalGeneration if config else AutoModelForCausalLM
+    model = cls.from_pretrained(directory, torch_dtype=torch.float32, attn_implementation="eager")
     model.to(device).eval()
     with torch.no_grad():
-        ids = torch.tensor(sequences, dtype=torch.long, device=device)
-        return model(input_ids=ids).logits.double().cpu().numpy()
+        if config is None:
+            ids = torch.tensor(sequences, dtype=torch.long, device=device)
+            return model(input_ids=ids).logits.double().cpu().numpy()
+        images = image_token_count(config)
+        ids = torch.tensor([[config["image_token_index"]] * images + list(s) for s in sequences], dtype=torch.long,
+                           device=device)
+        logits = model(input_ids=ids, pixel_values=torch.from_numpy(pixels).to(device)).logits
+        return logits[:, images:].double().cpu().numpy()
 
 
-def fedvlm_logits(binary, directory, sequences):
+def fedvlm_logits(binary, directory, sequences, images=None, scratch=None):
     command = [str(binary), str(directory)] + [",".join(map(str, s)) for s in sequences]
+    if images is not None:
+        path = Path(scratch) / "images.json"
+        path.write_text(json.dumps({"images": images.tolist()}))
+        command += ["--images", str(path)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()}")
@@ -109,12 +157,18 @@ def main(argv=None):
         failed = False
         print(f"{'model':<40} {'|fedvlm - hf|':>14} {'|numpy - hf|':>14}  max |logit|")
         for directory in directories:
-            reference = transformers_logits(directory, sequences, args.device)
-            ours = fedvlm_logits(args.fedvlm_logits, directory, sequences)
+            config = llava_config(directory)
+            images = pixels = None
+            if config is not None:
+                images, pixels = llava_images(config, len(sequences))
+            reference = transformers_logits(directory, sequences, args.device, pixels)
+            ours = fedvlm_logits(args.fedvlm_logits, directory, sequences, images, root)
             ours_difference = float(abs(ours - reference).max())
             numpy_difference = float("nan")
             if not args.skip_numpy:
-                numpy_difference = float(abs(hf_reference.logits(directory, sequences) - reference).max())
+                numpy = (hf_reference.logits(directory, sequences) if config is None
+                         else hf_reference.llava_logits(directory, pixels.astype("float64"), sequences))
+                numpy_difference = float(abs(numpy - reference).max())
             ok = ours_difference <= args.tolerance
             failed |= not ok
             print(f"{Path(directory).name:<40} {ours_difference:>14.3g} {numpy_difference:>14.3g}  "
