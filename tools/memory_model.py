@@ -213,7 +213,7 @@ def parser():
     p.add_argument("--strategy", choices=["F-L", "F-CL"], default="F-CL")
     p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="run.precision")
     p.add_argument("--frozen-dtype", choices=["bf16", "fp32"], default="fp32",
-                   help="storage of frozen weights (fedvlm keeps fp32 today; bf16 halves this term)")
+                   help="model.frozen_dtype: storage of the frozen weights (bf16 halves this term)")
     p.add_argument("--checkpointing", action="store_true", help="recompute decoder layers in the backward pass")
     p.add_argument("--gpu-gib", type=float, default=80.0)
     p.add_argument("--overhead-gib", type=float, default=3.0)

@@ -96,6 +96,12 @@ std::vector<Param> build_schema() {
             "memory of one block instead of every block's, for about one more forward pass of compute. Gradients "
             "equal those without it (the same dropout masks are replayed). For real model sizes on a GPU "
             "(tools/memory_model.py)."),
+      param("model.frozen_dtype", &C::model, &ModelConfig::frozen_dtype,
+            "Storage of the weights finetune.strategy never trains: bf16 halves them (a 3B decoder: 12.8 to 6.4 "
+            "GB), the whole frozen vision tower and the decoder's matrices, whose products then run in bf16 (as "
+            "run.precision = bf16 runs them anyway). Norms, biases and everything trained (LoRA, connector) stay "
+            "fp32.",
+            {.choices = {"fp32", "bf16"}}),
       // [lora]
       param("lora.rank", &C::lora, &LoraConfig::rank, "LoRA rank r.", positive),
       param("lora.alpha", &C::lora, &LoraConfig::alpha, "LoRA scaling numerator (scale = alpha / rank).", {.min = 0}),

@@ -24,6 +24,8 @@ torch::nn::Sequential make_connector(const std::string& name, std::int64_t visio
 
 torch::Tensor run_connector(torch::nn::Sequential& connector, torch::Tensor features, const ClientStack* clients) {
   auto* first = connector->ptr(0)->as<torch::nn::Linear>();
+  // A tower stored in bf16 (model.frozen_dtype) hands over bf16 features: the connector trains in its own type.
+  if (first != nullptr && features.scalar_type() != first->weight.scalar_type()) features = features.to(first->weight.scalar_type());
   if (clients == nullptr || first == nullptr || !clients->find(first->weight).defined()) return connector->forward(features);
   for (const auto& layer : connector->children()) {
     if (auto* linear = layer->as<torch::nn::Linear>()) {

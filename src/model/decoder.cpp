@@ -1,5 +1,6 @@
 #include "fedvlm/model/decoder.hpp"
 
+#include "fedvlm/model/frozen_weights.hpp"
 #include "fedvlm/model/gradient_checkpointing.hpp"
 
 namespace fedvlm::model {
@@ -17,7 +18,12 @@ DecoderImpl::DecoderImpl(const ModelConfig& model, const LoraConfig& lora, std::
   }
 }
 
-torch::Tensor DecoderImpl::embed(const torch::Tensor& tokens) { return embedding->forward(tokens); }
+torch::Tensor DecoderImpl::embed(const torch::Tensor& tokens) {
+  // A bf16 table (model.frozen_dtype) feeds the residual stream in the norms' type.
+  const torch::Tensor embedded = embedding->forward(tokens);
+  const auto stream = norm->weight.scalar_type();
+  return embedded.scalar_type() == stream ? embedded : embedded.to(stream);
+}
 
 torch::Tensor DecoderImpl::hidden(const torch::Tensor& inputs, const torch::Tensor& positions,
                                   const torch::Tensor& key_mask, KvCache* cache) {
@@ -52,8 +58,7 @@ torch::Tensor DecoderImpl::hidden(const torch::Tensor& inputs, const torch::Tens
 }
 
 torch::Tensor DecoderImpl::head(const torch::Tensor& hidden) {
-  if (lm_head) return lm_head->forward(hidden);
-  return torch::matmul(hidden, embedding->weight.t());
+  return linear_in_weight_type(hidden, lm_head ? lm_head->weight : embedding->weight);
 }
 
 }  // namespace fedvlm::model

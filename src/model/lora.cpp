@@ -2,6 +2,7 @@
 
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/model/client_stack.hpp"
+#include "fedvlm/model/frozen_weights.hpp"
 
 namespace fedvlm::model {
 
@@ -16,7 +17,7 @@ LoraLinearImpl::LoraLinearImpl(std::int64_t in_features, std::int64_t out_featur
 }
 
 torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
-  auto y = base->forward(x);
+  auto y = linear_in_weight_type(x, base->weight, base->bias);  // a bf16 frozen W (model.frozen_dtype) too
   if (!has_adapter() || merged_) return y;
   auto h = dropout_from(x, settings_.dropout, is_training(), *state_);
   if (const ClientStack* clients = state_->clients) {

@@ -54,6 +54,7 @@ struct ModelConfig {
   bool tie_embeddings = true;
   double dropout = 0.0;
   bool gradient_checkpointing = false;  // recompute decoder blocks in the backward pass (memory for time)
+  std::string frozen_dtype = "fp32";   // storage of the weights the strategy never trains: fp32 | bf16
 };
 
 struct LoraConfig {
