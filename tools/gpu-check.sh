@@ -35,6 +35,9 @@
 #     --bench-args ARGS   more arguments for every `fedvlm bench` run; {json} stands for a file
 #                         named after the run in the logs (e.g. --bench-args '--json {json}')
 #     --labels REGEX      ctest labels to run (default 'comm|mpi|core|sim|gpu')
+#     --hf                also build fedvlm-hf-logits and compare fedvlm with transformers and PEFT
+#                         (tools/hf-parity.py: Llama, Qwen2, LLaVA logits; tools/peft-parity.py: the
+#                         exported adapter under PeftModel) on tiny random checkpoints, fp32, 1e-4
 #     --all               build every target (default: fedvlm, fedvlm-prep and the test binaries
 #                         of --labels)
 #     --targets LIST      build these targets instead (space-separated)
@@ -59,7 +62,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs="" prefix=/tmp/fedvlm-deps build=build-gpu data="" fashion="" jobs=$(nproc) repeats=3 out=${OUT:-}
-fetch="" fetch_fashion="" labels='comm|mpi|core|sim|gpu' all=0 build_type=Release cpu=0 stop_after="" after_build="" targets_option="" bench_args="" deadline=560 bench_list="train clients"
+fetch="" fetch_fashion="" labels='comm|mpi|core|sim|gpu' hf=0 all=0 build_type=Release cpu=0 stop_after="" after_build="" targets_option="" bench_args="" deadline=560 bench_list="train clients"
 [[ -d .debs ]] && debs=.debs
 while (( $# )); do
   case $1 in
@@ -75,6 +78,7 @@ while (( $# )); do
     --bench) bench_list=$2; shift ;;
     --bench-args) bench_args=$2; shift ;;
     --labels) labels=$2; shift ;;
+    --hf) hf=1 ;;
     --all) all=1 ;;
     --targets) targets_option=$2; shift ;;
     --build-type) build_type=$2; shift ;;
@@ -391,6 +395,7 @@ targets=(fedvlm fedvlm-prep)
 for module in core comm mpi data prep model fl eval sim app; do
   [[ $module =~ ^($labels)$ ]] && targets+=("test_$module")
 done
+(( hf )) && targets+=(fedvlm-hf-logits)
 (( all )) && targets=(all)
 [[ -n $targets_option ]] && read -r -a targets <<<"$targets_option"
 step "build ${targets[*]} ($jobs jobs)"
@@ -412,7 +417,7 @@ device=cuda precisions=(fp32 bf16) smoke_args=(-np 1) smoke_sets=(--set run.comm
 if (( cpu )); then
   device=cpu precisions=(fp32) smoke_args=(-np 2) smoke_sets=(--set run.comm=mpi --set run.precision=fp32)
 fi
-tests_status=0 nccl_status=0 smoke_status=0 bench_status=0 runs=()
+tests_status=0 nccl_status=0 smoke_status=0 bench_status=0 hf_status=0 runs=()
 
 # ctest counts a skipped test as passed: run the nccl test on its own, where a skip shows.
 if (( ! cpu )) && [[ -x $build/tests/test_mpi ]]; then
@@ -485,6 +490,21 @@ for run in "${runs[@]}"; do
 done
 fi  # data_ok
 
+if (( hf )); then
+  step "Hugging Face parity: tools/hf-parity.py, tools/peft-parity.py"
+  for script in hf-parity.py peft-parity.py; do
+    status=0
+    timeout "$(limit 240)" "$python" "tools/$script" --fedvlm-logits "$build/tests/fedvlm-hf-logits" \
+      >"$log_dir/$script.log" 2>&1 || status=$?
+    tail -n 12 "$log_dir/$script.log"
+    case $status in
+      0) ;;
+      77) echo "gpu-check: $script skipped (no transformers / peft in $python)"; hf_status=77 ;;
+      *) echo "gpu-check: $script failed (exit $status): see $script.log"; hf_status=$status ;;
+    esac
+  done
+fi
+
 step "tests: ctest -L '$labels' (last: they check correctness, mostly on the CPU)"
 failed_tests() { sed -n '/The following tests FAILED:/,$p' "$log_dir/ctest.log" 2>/dev/null | grep -E '^\s+[0-9]+ - ' || true; }
 if (( $(left) > 30 )); then
@@ -518,6 +538,12 @@ end_step
   else
     echo "federation and bench: NOT RUN (no benchmark data: see the 'benchmark data' step)"
   fi
+  if (( hf )); then
+    echo "Hugging Face parity: $(case $hf_status in 0) echo passed ;; 77) echo "SKIPPED (no transformers or peft)" ;; *) echo "FAILED (exit $hf_status)" ;; esac)"
+    for script in hf-parity.py peft-parity.py; do
+      [[ -f $log_dir/$script.log ]] && tail -n 12 "$log_dir/$script.log" | sed "s/^/  $script: /"
+    done
+  fi
   for run in "${runs[@]}"; do
     read -r what precision k <<<"$run"
     name=$(bench_name "$what" "$precision" "$k")
@@ -528,4 +554,5 @@ end_step
 (( tests_status == 0 )) || exit "$tests_status"
 (( nccl_status == 0 )) || exit "$nccl_status"
 (( smoke_status == 0 )) || exit "$smoke_status"
+(( hf_status == 0 || hf_status == 77 )) || exit "$hf_status"
 exit "$bench_status"
