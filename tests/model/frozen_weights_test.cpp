@@ -9,12 +9,11 @@
 #include <set>
 #include <string>
 
-#include "fedvlm/core/torch_rng.hpp"
 #include "fedvlm/model/batch.hpp"
-#include "fedvlm/model/client_stack.hpp"
 #include "fedvlm/model/frozen_weights.hpp"
 #include "fedvlm/model/hf/hf_vlm.hpp"
 #include "fedvlm/model/strategy.hpp"
+#include "model/client_stack_test_support.hpp"
 #include "model/hf_test_support.hpp"
 #include "model/model_test_support.hpp"
 
@@ -126,46 +125,13 @@ INSTANTIATE_TEST_SUITE_P(Strategies, FrozenWeights, ::testing::Values("F-L", "F-
 TEST(FrozenWeightsBatched, StackedClientsLossEqualsEachAlone) {
   const auto model = tiny();
   store_frozen_weights(*model, ever_trainable_set(*model, parse_strategy("F-CL")), torch::kBFloat16);
-  const TrainableSet trainable = apply_strategy(*model, Strategy::kConnectorLora, 0, 0);
-  std::vector<torch::Tensor> flat;
-  for (const auto& p : trainable.parameters) flat.push_back(p.detach().flatten());
-  const torch::Tensor x = torch::cat(flat);
-  torch::manual_seed(10);
-  const torch::Tensor values = torch::stack({x, x + 0.05 * torch::randn_like(x)}).set_requires_grad(true);
-  const data::Samples samples = testing::make_samples(5, 6);
-  const std::vector<std::vector<std::int64_t>> client_rows = {{0, 1}, {2, 3, 4}};
-  std::vector<Batch> batches;
-  std::vector<std::int64_t> rows, lengths;
-  for (const auto& r : client_rows) {
-    batches.push_back(collate_training(samples, r, {}));
-    rows.push_back(static_cast<std::int64_t>(r.size()));
-    lengths.push_back(model->num_image_tokens() + batches.back().length());
-  }
-  std::vector<at::Generator> generators = {torch_generator({1, "dropout", 0, 0}), torch_generator({1, "dropout", 0, 1})};
-  torch::Tensor stacked;
-  {
-    ClientStack stack(trainable, 2);
-    stack.bind(values);
-    model->set_client_stack(&stack);
-    stack.set_layout(rows, lengths, generators, torch::kCPU);
-    stacked = model->client_losses(concat_training(batches, {})).detach();
-    model->set_client_stack(nullptr);
-  }
-  for (std::int64_t k = 0; k < 2; ++k) {
-    {
-      torch::NoGradGuard no_grad;
-      std::int64_t offset = 0;
-      for (const auto& p : trainable.parameters) {
-        p.copy_(values[k].slice(0, offset, offset + p.numel()).view_as(p));
-        offset += p.numel();
-      }
-    }
-    const double alone = model->loss(batches[static_cast<std::size_t>(k)]).item<double>();
+  const auto losses = testing::stacked_and_alone_losses(*model, testing::kShape);
+  for (std::size_t k = 0; k < 2; ++k) {
     // bf16 products of another shape may round once differently: 1e-5 relative, where the two
     // clients differ by more than 1e-4.
-    EXPECT_NEAR(stacked[k].item<double>(), alone, 1e-5 * std::abs(alone)) << "client " << k;
+    EXPECT_NEAR(losses.stacked[k], losses.alone[k], 1e-5 * std::abs(losses.alone[k])) << "client " << k;
   }
-  EXPECT_GT(std::abs(stacked[0].item<double>() - stacked[1].item<double>()), 1e-4) << "the clients differ";
+  EXPECT_GT(std::abs(losses.stacked[0] - losses.stacked[1]), 1e-4) << "the clients differ";
 }
 
 // A Hugging Face LLaVA: its CLIP tower (convolution, layer norms, class token) runs in bf16 and

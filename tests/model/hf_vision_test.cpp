@@ -28,6 +28,7 @@
 #include "fedvlm/model/hf/safetensors_torch.hpp"
 #include "fedvlm/model/strategy.hpp"
 #include "model/model_test_support.hpp"
+#include "model/client_stack_test_support.hpp"
 #include "model/hf_test_support.hpp"
 #include "support/input_error.hpp"
 
@@ -367,44 +368,9 @@ TEST_F(HfVisionTest, StackedClientsLossesEqualEachClientAlone) {
   const fs::path model = checkpoint("llava", "llava --seed 27");
   const data::ImageShape shape{1, 28, 28};
   const auto vlm = load_hf_vlm(model, tiny_lora(), shape, kVocab, 3);
-  const TrainableSet trainable = apply_strategy(*vlm, Strategy::kConnectorLora, 0, 0);
-  std::vector<torch::Tensor> flat;
-  for (const auto& p : trainable.parameters) flat.push_back(p.detach().flatten());
-  const torch::Tensor x = torch::cat(flat);
-  torch::manual_seed(10);
-  const torch::Tensor values = torch::stack({x, x + 0.05 * torch::randn_like(x)}).set_requires_grad(true);
-  const data::Samples samples = testing::make_samples(5, 6, shape);
-  const std::vector<std::vector<std::int64_t>> client_rows = {{0, 1}, {2, 3, 4}};
-  std::vector<Batch> batches;
-  std::vector<std::int64_t> rows, lengths;
-  for (const auto& r : client_rows) {
-    batches.push_back(collate_training(samples, r, {}));
-    rows.push_back(static_cast<std::int64_t>(r.size()));
-    lengths.push_back(vlm->num_image_tokens() + batches.back().length());
-  }
-  std::vector<at::Generator> generators = {torch_generator({1, "dropout", 0, 0}), torch_generator({1, "dropout", 0, 1})};
-  torch::Tensor stacked;
-  {
-    ClientStack stack(trainable, 2);
-    stack.bind(values);
-    vlm->set_client_stack(&stack);
-    stack.set_layout(rows, lengths, generators, torch::kCPU);
-    stacked = vlm->client_losses(concat_training(batches, {})).detach();
-    vlm->set_client_stack(nullptr);
-  }
-  for (std::int64_t k = 0; k < 2; ++k) {
-    {
-      torch::NoGradGuard no_grad;
-      std::int64_t offset = 0;
-      for (const auto& p : trainable.parameters) {
-        p.copy_(values[k].slice(0, offset, offset + p.numel()).view_as(p));
-        offset += p.numel();
-      }
-    }
-    const double alone = vlm->loss(batches[static_cast<std::size_t>(k)]).item<double>();
-    EXPECT_NEAR(stacked[k].item<double>(), alone, 1e-5) << "client " << k;
-  }
-  EXPECT_GT(std::abs(stacked[0].item<double>() - stacked[1].item<double>()), 1e-4) << "the clients' projectors differ";
+  const auto losses = testing::stacked_and_alone_losses(*vlm, shape);
+  for (std::size_t k = 0; k < 2; ++k) EXPECT_NEAR(losses.stacked[k], losses.alone[k], 1e-5) << "client " << k;
+  EXPECT_GT(std::abs(losses.stacked[0] - losses.stacked[1]), 1e-4) << "the clients' projectors differ";
 }
 
 // ----- the image processor against PIL -----
