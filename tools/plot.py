@@ -159,6 +159,26 @@ def series_of(runs: list[Run], keys: list[str]) -> dict[tuple, list[Run]]:
     return dict(groups)
 
 
+def determined_by(runs: list[Run], key: str, group_key: str) -> bool:
+    """True when every run of one group_key value has one value of key: an algorithm's own
+    hyperparameter (FedAdam's fl.server_lr beside FedAvg's) follows the algorithm and is no
+    variable of its own, neither a panel nor a part of a line's name."""
+    seen = {}
+    for run in runs:
+        group = rundirs.comparable(run.config.get(group_key, "-"))
+        value = rundirs.comparable(run.config.get(key, "-"))
+        if seen.setdefault(group, value) != value:
+            return False
+    return True
+
+
+def independent(runs: list[Run], keys: list[str], group_key: str) -> list[str]:
+    """keys without those determined_by group_key (when group_key varies at all)."""
+    if group_key not in rundirs.varying_keys(runs):
+        return keys
+    return [key for key in keys if key == group_key or not determined_by(runs, key, group_key)]
+
+
 def narrow(keys: list[str], series: list[tuple]) -> tuple[list[str], list[tuple]]:
     """Drop the keys that take one value among the series kept, so labels name what differs."""
     kept = [i for i, _ in enumerate(keys) if len({values[i] for values in series}) > 1]
@@ -237,7 +257,7 @@ def plot_alpha(runs: list[Run], metrics: list[str], out_dir: Path) -> list[Path]
         note(f"α sensitivity: no Dirichlet α or IID partition known for {len(unknown)} run(s) "
              f"(e.g. {unknown[0]}), left out")
     runs = [run for run in runs if alphas[id(run)] is not None]
-    keys = [k for k in rundirs.varying_keys(runs) if k not in (SEED_KEY, DATA_KEY)]
+    keys = [k for k in independent(runs, rundirs.varying_keys(runs), "fl.algorithm") if k not in (SEED_KEY, DATA_KEY)]
     lines = {values: members for values, members in series_of(runs, keys).items()
              if len({alphas[id(run)] for run in members}) > 1}
     if not lines:
@@ -359,7 +379,7 @@ def plot_radar(runs: list[Run], metrics: list[str], group_key: str | None,
         return []
     keys = rundirs.varying_keys(runs)
     group_key = group_key or default_group(keys)
-    panel_keys = [k for k in keys if k not in (group_key, SEED_KEY)]
+    panel_keys = [k for k in independent(runs, keys, group_key) if k not in (group_key, SEED_KEY)]
     means = {}  # (panel values, group value) -> {metric: mean over seeds}
     for panel, members in series_of(runs, panel_keys).items():
         for group, seeds in series_of(members, [group_key]).items():

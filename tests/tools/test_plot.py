@@ -29,6 +29,18 @@ def files(stems) -> list[str]:
 
 
 class PlotFiles(unittest.TestCase):
+    def drawn(self, function, *args):
+        """The matplotlib figure a plot function draws, kept open instead of saved."""
+        import plot
+        figures = []
+        saved = plot.save
+        plot.save = lambda figure, stem: figures.append(figure) or [stem]
+        try:
+            self.assertTrue(function(*args))
+        finally:
+            plot.save = saved
+        return figures[0]
+
     def run_plot(self, runs: Path, *args, expect=0):
         result = subprocess.run([PYTHON, str(TOOLS / "plot.py"), str(runs), *map(str, args)],
                                 capture_output=True, text=True)
@@ -169,17 +181,6 @@ class PlotSweepFigures(PlotFiles):
         run.config = {"data.path": str(self.root / "data/sizes-a0.1")}
         self.assertIsNone(rundirs.data_alpha(run))  # size skew is not label skew: meta wins
 
-    def drawn(self, function, *args):
-        """The matplotlib figure a plot function draws, kept open instead of saved."""
-        import plot
-        figures = []
-        saved = plot.save
-        plot.save = lambda figure, stem: figures.append(figure) or [stem]
-        try:
-            self.assertTrue(function(*args))
-        finally:
-            plot.save = saved
-        return figures[0]
 
     def finished(self, *parts):
         import rundirs
@@ -211,6 +212,55 @@ class PlotSweepFigures(PlotFiles):
         for axis in range(len(MAIN_METRICS)):
             self.assertAlmostEqual(max(r[axis] for r in radii), 1.0)
             self.assertGreater(min(r[axis] for r in radii), 0.0)
+
+
+class PlotAlgorithmDefaults(PlotFiles):
+    """An adaptive server optimizer keeps its own fl.server_lr (0.01) beside FedAvg's 1.0, as the
+    RQ2 and RQ3 grids run them: that key follows the algorithm and must not split the figures."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self.tmp.name)
+        self.runs = self.root / "runs"
+        make_dataset(self.root, "data/fashion-a0.1", partition="dirichlet", alpha="0.1")
+        make_dataset(self.root, "data/fashion-uniform", partition="iid", alpha="0.5")
+        for index, algorithm in enumerate(("fedavg", "fedadam", "centralized")):
+            for data in ("data/fashion-a0.1", "data/fashion-uniform"):
+                for seed in (1, 2):
+                    name = f"{algorithm}-{Path(data).name}-s{seed}"
+                    config = base_config(name, algorithm, data=data, seed=seed)
+                    config["fl"]["server_lr"] = 0.01 if algorithm == "fedadam" else 1.0
+                    make_run(self.runs, name, config, finals=four_task_finals(0.5 + 0.1 * index + 0.01 * seed))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_radar_keeps_every_algorithm_in_the_panels_of_the_real_variable(self):
+        import plot
+        import rundirs
+        runs = rundirs.load_runs([self.runs], require_summary=True)
+        figure = self.drawn(plot.plot_radar, runs, list(MAIN_METRICS), None, self.root)
+        self.assertEqual(len(figure.axes), 2)  # one panel per dataset, none per server_lr
+        for axes in figure.axes:
+            self.assertEqual(len(axes.lines), 3)
+            self.assertNotIn("server_lr", axes.get_title())
+        self.assertEqual(sorted(t.get_text() for t in figure.legends[0].get_texts()),
+                         ["centralized", "fedadam", "fedavg"])
+
+    def test_alpha_lines_are_named_by_the_algorithm_alone(self):
+        import plot
+        import rundirs
+        runs = rundirs.load_runs([self.runs], require_summary=True)
+        figure = self.drawn(plot.plot_alpha, runs, list(MAIN_METRICS), self.root)
+        self.assertEqual(sorted(t.get_text() for t in figure.legends[0].get_texts()),
+                         ["centralized", "fedadam", "fedavg"])
+
+    def test_a_key_that_varies_within_an_algorithm_still_splits(self):
+        import plot
+        import rundirs
+        runs = rundirs.load_runs([self.runs], require_summary=True)
+        self.assertTrue(plot.determined_by(runs, "fl.server_lr", "fl.algorithm"))
+        self.assertFalse(plot.determined_by(runs, "data.path", "fl.algorithm"))
 
 
 if __name__ == "__main__":
