@@ -29,6 +29,16 @@ def files(stems) -> list[str]:
 
 
 class PlotFiles(unittest.TestCase):
+    def two_dataset_tree(self):
+        """A scratch tree: self.root holding data/fashion-a0.1 (α = 0.1) and data/fashion-uniform
+        (IID), and self.runs for the runs."""
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.root = Path(self.tmp.name)
+        self.runs = self.root / "runs"
+        make_dataset(self.root, "data/fashion-a0.1", partition="dirichlet", alpha="0.1")
+        make_dataset(self.root, "data/fashion-uniform", partition="iid", alpha="0.5")
+
     def drawn(self, function, *args):
         """The matplotlib figure a plot function draws, kept open instead of saved."""
         import plot
@@ -127,11 +137,7 @@ class PlotSweepFigures(PlotFiles):
     strategy sweep (strategy × connector × seed), as configs/sweeps/ lay them out."""
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.root = Path(self.tmp.name)
-        self.runs = self.root / "runs"
-        make_dataset(self.root, "data/fashion-a0.1", partition="dirichlet", alpha="0.1")
-        make_dataset(self.root, "data/fashion-uniform", partition="iid", alpha="0.5")
+        self.two_dataset_tree()
         for index, algorithm in enumerate(HET_ALGORITHMS):
             for data, alpha in HET_DATA.items():
                 for seed in (1, 2):
@@ -147,9 +153,6 @@ class PlotSweepFigures(PlotFiles):
                     make_run(self.runs / "strategies", name,
                              base_config(name, strategy=strategy, connector=connector, seed=seed),
                              finals=four_task_finals(0.4 + 0.1 * index + 0.05 * offset + 0.01 * seed))
-
-    def tearDown(self):
-        self.tmp.cleanup()
 
     def test_default_draws_every_figure_of_a_tree_with_both_sweeps(self):
         out = self.root / "plots"
@@ -219,11 +222,7 @@ class PlotAlgorithmDefaults(PlotFiles):
     RQ2 and RQ3 grids run them: that key follows the algorithm and must not split the figures."""
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.root = Path(self.tmp.name)
-        self.runs = self.root / "runs"
-        make_dataset(self.root, "data/fashion-a0.1", partition="dirichlet", alpha="0.1")
-        make_dataset(self.root, "data/fashion-uniform", partition="iid", alpha="0.5")
+        self.two_dataset_tree()
         for index, algorithm in enumerate(("fedavg", "fedadam", "centralized")):
             for data in ("data/fashion-a0.1", "data/fashion-uniform"):
                 for seed in (1, 2):
@@ -231,9 +230,6 @@ class PlotAlgorithmDefaults(PlotFiles):
                     config = base_config(name, algorithm, data=data, seed=seed)
                     config["fl"]["server_lr"] = 0.01 if algorithm == "fedadam" else 1.0
                     make_run(self.runs, name, config, finals=four_task_finals(0.5 + 0.1 * index + 0.01 * seed))
-
-    def tearDown(self):
-        self.tmp.cleanup()
 
     def test_radar_keeps_every_algorithm_in_the_panels_of_the_real_variable(self):
         import plot
