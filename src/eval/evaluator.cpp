@@ -52,7 +52,8 @@ void score_batch(model::VisionLanguageModel& model, const data::Samples& rows, s
     const double score = metrics.kind() == TaskKind::Grounding
                              ? metrics.add_prediction(prediction, reference, stored_box(rows, row))
                              : metrics.add_prediction(prediction, reference);
-    if (predictions) predictions->push_back({row, metrics.task(), prediction, reference, score});
+    if (predictions)
+      predictions->push_back({row, metrics.task(), tokenizer.decode(rows.prompt_of(row)), prediction, reference, score});
   }
 }
 

@@ -19,8 +19,9 @@ std::vector<std::string> prediction_lines(const std::vector<eval::Prediction>& p
   std::vector<std::string> lines;
   lines.reserve(predictions.size());
   for (const auto& p : predictions) {
-    nlohmann::json line = {{"row", offset + p.row},  {"task", p.task},
-                           {"prediction", p.prediction}, {"reference", p.reference},
+    nlohmann::json line = {{"row", offset + p.row},       {"task", p.task},
+                           {"prompt", p.prompt},            {"prediction", p.prediction},
+                           {"reference", p.reference},
                            {"score", std::isnan(p.score) ? nlohmann::json(nullptr) : nlohmann::json(p.score)}};
     lines.push_back(line.dump() + "\n");
   }

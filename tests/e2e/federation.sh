@@ -89,7 +89,7 @@ import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 final = json.load(open(sys.argv[2]))["final"]
 assert [r["row"] for r in rows] == list(range(400)), [r["row"] for r in rows][:10]
-assert all(set(r) == {"row", "task", "prediction", "reference", "score"} for r in rows), rows[0]
+assert all(set(r) == {"row", "task", "prompt", "prediction", "reference", "score"} for r in rows), rows[0]
 assert {r["task"] for r in rows} == {"cls"} and {r["score"] for r in rows} == {0.0, 1.0}, rows[:3]
 accuracy = sum(r["score"] for r in rows) / len(rows)
 assert abs(accuracy - final["cls"]["accuracy"]) < 1e-9, (accuracy, final["cls"])

@@ -113,6 +113,7 @@ TEST(Evaluator, RecordsEveryAnswerInRowOrderWithTheScoreTheTableCounts) {
     const Prediction& p = predictions[static_cast<std::size_t>(row) + 1];
     EXPECT_EQ(p.row, row);
     EXPECT_EQ(p.task, kTasks[rows.task[static_cast<std::size_t>(row)]]);
+    EXPECT_EQ(p.prompt, tokenizer().decode(rows.prompt_of(row)));
     EXPECT_EQ(p.reference, tokenizer().decode(rows.answer_of(row)));
     if (p.task == "cap") {
       EXPECT_TRUE(std::isnan(p.score));

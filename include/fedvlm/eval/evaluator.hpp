@@ -26,6 +26,7 @@ namespace fedvlm::eval {
 struct Prediction {
   std::int64_t row = 0;     // index in `rows`
   std::string task;
+  std::string prompt;       // decoded question
   std::string prediction;   // decoded generation
   std::string reference;    // decoded stored answer
   double score = 0.0;       // 1/0 exact match (cls, vqa), IoU (ground), NaN (cap)
