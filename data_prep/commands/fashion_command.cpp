@@ -43,6 +43,10 @@ void add_fashion_command(CLI::App& app) {
   command->add_option("--ground-items", options->ground.max_items,
                       "Grounding images hold 2 to this many items of distinct classes")
       ->capture_default_str();
+  command->add_flag("--public-context", options->public_context,
+                    "Public split only: each VQA question follows the item's description as text (\"a small dark coat in "
+                    "the center. is the item bright?\"), so the base's language phase learns to answer from what a "
+                    "context says; the private and test splits are unchanged (docs/datasets.md)");
   command->add_option("--vocab-size", options->vocab_size, "SentencePiece vocabulary size (an upper bound)")->capture_default_str();
   add_tokenizer_options(*command, options->tokenizer, options->chat_template);
   command->add_option("--shards", options->shards,

@@ -74,6 +74,7 @@ struct RenderJob {
   SplitCode code;
   std::span<const std::int64_t> items;  // also the pool ground draws its extra items from
   std::string label;
+  bool vqa_context = false;
 };
 
 std::vector<TextSample> render(const RenderJob& job, const FashionOptions& options, const std::vector<std::string>& tasks,
@@ -89,7 +90,8 @@ std::vector<TextSample> render(const RenderJob& job, const FashionOptions& optio
       const auto task = static_cast<std::uint8_t>(tasks.size() == 1 ? 0 : task_rng.below(tasks.size()));
       Rng rng(StreamKey{options.partition.seed, "prep-render", job.code, item});
       try {
-        auto sample = render_fashion_sample(source, tasks[task], item, job.items, options.image_size, rng, options.ground);
+        auto sample =
+            render_fashion_sample(source, tasks[task], item, job.items, options.image_size, rng, options.ground, job.vqa_context);
         sample.task = task;
         rendered[static_cast<std::size_t>(i)] = std::move(sample);
       } catch (const Error& error) {
@@ -186,7 +188,8 @@ FashionSummary build_fashion(const FashionOptions& options) {
 
   const bool population = !options.samples_per_client.empty();
   FederationSplits splits;
-  splits.public_samples = render({&train, kTrainSplit, public_items, "render public"}, options, tasks, summary.skipped);
+  splits.public_samples = render({&train, kTrainSplit, public_items, "render public", options.public_context}, options, tasks,
+                                 summary.skipped);
   if (!population) splits.train = render({&train, kTrainSplit, client_items, "render train"}, options, tasks, summary.skipped);
   splits.test = render({&test, kTestSplit, test_items, "render test"}, options, tasks, summary.skipped);
 
@@ -209,6 +212,7 @@ FashionSummary build_fashion(const FashionOptions& options) {
   const auto items = ground.max_items == 2 ? std::string("2") : fmt::format("2-{}", ground.max_items);
   spec.extra_attributes["ground_layout"] =
       fmt::format("{} items, longer side {}-{} of the image", items, ground.min_side, ground.max_side);
+  if (options.public_context) spec.extra_attributes["public_context"] = "public VQA questions follow the item's description";
   summary.federation = population ? write_fashion_population(options, spec, splits, train, client_items, tasks, summary.skipped)
                                   : write_federation(spec, splits);
   if (summary.skipped > 0) log::warn("skipped {} unusable Fashion-MNIST items (--on-error skip)", summary.skipped);

@@ -29,6 +29,7 @@ struct FashionOptions {
   std::int64_t test_samples = 0;   // 0: all 10,000
   int image_size = 32;
   GroundLayout ground;             // grounding canvases: item count and sizes
+  bool public_context = false;     // public split: VQA questions follow the item's description (text)
   int vocab_size = 256;
   std::filesystem::path tokenizer;
   std::string chat_template = "auto";

@@ -45,7 +45,8 @@ ItemMeasure measure_or_fail(const Canvas& canvas, const PixelBox& region, std::i
   return *measure;
 }
 
-TextSample single_item_sample(const FashionSource& source, std::string_view task, std::int64_t item, int side, Rng& rng) {
+TextSample single_item_sample(const FashionSource& source, std::string_view task, std::int64_t item, int side, Rng& rng,
+                              bool vqa_context) {
   Canvas canvas(side);
   const auto sprite = draw_sprite(source, item, std::max(4, static_cast<int>(std::lround(0.3 * side))), side, rng);
   canvas.paste(sprite, static_cast<int>(rng.range(0, side - sprite.width)), static_cast<int>(rng.range(0, side - sprite.height)));
@@ -55,6 +56,8 @@ TextSample single_item_sample(const FashionSource& source, std::string_view task
   const auto position = position_word(measure.center_x, measure.center_y, side);
   const auto name = class_name(source, item);
 
+  const auto description = fmt::format("a {} {} {} in the {}", size, brightness, name, position);
+
   TextSample sample;
   sample.label = source.labels[static_cast<std::size_t>(item)];
   if (task == "cls") {
@@ -62,7 +65,7 @@ TextSample single_item_sample(const FashionSource& source, std::string_view task
     sample.answer = std::string(name);
   } else if (task == "cap") {
     sample.prompt = "describe the image.";
-    sample.answer = fmt::format("a {} {} {} in the {}", size, brightness, name, position);
+    sample.answer = description;
   } else {
     switch (rng.below(4)) {
       case 0: {
@@ -87,6 +90,7 @@ TextSample single_item_sample(const FashionSource& source, std::string_view task
         sample.answer = asked == static_cast<std::size_t>(sample.label) ? "yes" : "no";
       }
     }
+    if (vqa_context) sample.prompt = fmt::format("{}. {}", description, sample.prompt);
   }
   sample.image = std::move(canvas.pixels);
   return sample;
@@ -162,11 +166,11 @@ void check_ground_layout(const GroundLayout& layout) {
 
 TextSample render_fashion_sample(const FashionSource& source, std::string_view task, std::int64_t item,
                                  std::span<const std::int64_t> extra_pool, int canvas_size, Rng& rng,
-                                 const GroundLayout& ground) {
+                                 const GroundLayout& ground, bool vqa_context) {
   FEDVLM_CHECK(item >= 0 && item < source.images->count, "item {} outside [0, {})", item, source.images->count);
   if (task == "ground") return ground_sample(source, item, extra_pool, canvas_size, ground, rng);
   FEDVLM_CHECK(task == "cls" || task == "cap" || task == "vqa", "unknown fashion task '{}'", task);
-  return single_item_sample(source, task, item, canvas_size, rng);
+  return single_item_sample(source, task, item, canvas_size, rng, vqa_context);
 }
 
 }  // namespace fedvlm::prep

@@ -38,8 +38,11 @@ void check_ground_layout(const GroundLayout& layout);
 // Renders source item `item` as a sample of `task` ("cls", "cap", "vqa", "ground") on a
 // canvas_size x canvas_size canvas. Ground draws its extra items from `extra_pool` (source
 // indices). All randomness from `rng`. The returned sample's `task` field is left 0.
+// With `vqa_context`, a VQA question follows the item's description, as text: "a small dark coat
+// in the center. is the item bright?" (the public split's text with --public-context; the image,
+// answer and random draws are those of the plain question).
 TextSample render_fashion_sample(const FashionSource& source, std::string_view task, std::int64_t item,
                                  std::span<const std::int64_t> extra_pool, int canvas_size, Rng& rng,
-                                 const GroundLayout& ground = {});
+                                 const GroundLayout& ground = {}, bool vqa_context = false);
 
 }  // namespace fedvlm::prep

@@ -11,6 +11,7 @@
 #include "fedvlm/data/tokenizer.hpp"
 #include "fedvlm/model/checkpoint.hpp"
 #include "fedvlm/model/encoder_vlm.hpp"
+#include "fedvlm/model/hf/hf_vlm.hpp"
 #include "fedvlm/model/vision_encoder.hpp"
 #include "fedvlm/model/vision_pretraining.hpp"
 #include "pretrain_progress.hpp"
@@ -316,6 +317,15 @@ void pretrain_on_samples(const Config& config, const data::Samples& public_split
   LoraConfig no_lora = config.lora;  // adapters are not part of a base checkpoint
   no_lora.rank = 0;
   auto model = build_model(config.model, no_lora, public_split.image_shape, vocabulary.vocab_size, seed);
+  if (!config.model.base.empty()) {  // continue a base: e.g. a longer language phase on its vision encoder
+    if (hf::is_hf_model_directory(config.model.base))
+      throw InputError(fmt::format("model.base = \"{}\" is a Hugging Face model directory; fedvlm pretrain continues "
+                                   "only its own bases (a pretrain run directory or base.pt)",
+                                   config.model.base));
+    const auto path = resolve_base_path(config.model.base);
+    load_base_checkpoint(path, *model, vocabulary.tokenizer_model);
+    log::info("pretrain: starting from base {}", path.string());
+  }
   model->train();
   PretrainProgress progress(static_cast<double>(std::max<std::int64_t>(config.run.progress_seconds, 1)));
   if (auto* encoder_model = dynamic_cast<EncoderVlm*>(model.get()); encoder_model && config.pretrain.vision_steps > 0) {

@@ -202,5 +202,55 @@ TEST_F(PretrainTest, EncoderFreeModelsPretrainTheLanguageModelOnly) {
   EXPECT_TRUE(model->parameter_groups().vision.empty());
 }
 
+TEST_F(PretrainTest, ContinuesFromABaseTrainingOnlyThePhasesWithSteps) {
+  auto config = tiny_pretrain_config();
+  const auto samples = make_samples(10);
+  auto base = pretrain_and_load(config, samples, "base");
+
+  // No steps at all: the written base is the one it started from, whatever run.seed draws.
+  auto same = config;
+  same.model.base = (dir_ / "base").string();
+  same.run.seed = 99;
+  same.pretrain.vision_steps = same.pretrain.lm_steps = 0;
+  auto copy = pretrain_and_load(same, samples, "copy");
+  // A language phase only: the vision encoder is the base's, bit for bit; the decoder moved on.
+  auto language = same;
+  language.pretrain.lm_steps = 4;
+  auto longer = pretrain_and_load(language, samples, "language");
+  const auto a = base->parameter_groups(), b = copy->parameter_groups(), c = longer->parameter_groups();
+  for (std::size_t i = 0; i < a.vision.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a.vision[i].second, b.vision[i].second)) << a.vision[i].first;
+    EXPECT_TRUE(torch::equal(a.vision[i].second, c.vision[i].second)) << a.vision[i].first;
+  }
+  for (std::size_t i = 0; i < a.decoder.size(); ++i) EXPECT_TRUE(torch::equal(a.decoder[i].second, b.decoder[i].second));
+  EXPECT_FALSE(torch::equal(a.decoder.front().second, c.decoder.front().second));
+
+  // Another tokenizer, or a base of another shape, is refused before any training.
+  PretrainVocabulary other_tokenizer{kVocab, {}, std::vector<std::uint8_t>{1, 2}};
+  EXPECT_THROW(pretrain_on_samples(language, samples, other_tokenizer, dir_ / "refused"), InputError);
+  auto wider = language;
+  wider.model.dim *= 2;
+  try {
+    PretrainVocabulary vocabulary{kVocab, {}, tokenizer_};
+    pretrain_on_samples(wider, samples, vocabulary, dir_ / "wider");
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("dim"), std::string::npos) << error.what();
+  }
+  // A Hugging Face model directory is a base for fine-tuning, not for pretraining.
+  fs::create_directories(dir_ / "hf");
+  std::ofstream(dir_ / "hf" / "config.json") << "{}";
+  auto hf = language;
+  hf.model.base = (dir_ / "hf").string();
+  try {
+    PretrainVocabulary vocabulary{kVocab, {}, tokenizer_};
+    pretrain_on_samples(hf, samples, vocabulary, dir_ / "from-hf");
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("continues only its own bases"), std::string::npos) << error.what();
+  }
+  for (const char* refused : {"refused", "wider", "from-hf"}) EXPECT_FALSE(fs::exists(dir_ / refused)) << refused;
+}
+
 }  // namespace
 }  // namespace fedvlm::model

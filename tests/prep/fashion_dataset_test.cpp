@@ -242,6 +242,51 @@ TEST_F(FashionDataset, GroundLayoutSetsTheReferredItemsSize) {
   EXPECT_LT(mean(standard), 12.0);
 }
 
+TEST_F(FashionDataset, PublicContextPutsTheDescriptionBeforePublicQuestionsOnly) {
+  // The suite's dataset again with --public-context: every public VQA prompt is the item's
+  // caption, ". ", then the very question of the plain build, with the same answer and image;
+  // every other public sample, the test split and the clients hold the same texts and images.
+  testing::TempDir temp;
+  FashionOptions options = small_options(temp / "context");
+  options.public_context = true;
+  build_fashion(options);
+  data::DatasetReader plain(dir()), context(options.out);
+  const auto plain_tokenizer = data::Tokenizer::from_serialized(plain.info().tokenizer_model);
+  const auto context_tokenizer = data::Tokenizer::from_serialized(context.info().tokenizer_model);
+  auto texts = [](const data::Samples& samples, const data::Tokenizer& tokenizer) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (std::int64_t i = 0; i < samples.size(); ++i)
+      out.emplace_back(tokenizer.decode(samples.prompt_of(i)), tokenizer.decode(samples.answer_of(i)));
+    return out;
+  };
+  const auto vqa = static_cast<std::uint8_t>(
+      std::find(plain.info().tasks.begin(), plain.info().tasks.end(), "vqa") - plain.info().tasks.begin());
+  const auto a = plain.read_split("public"), b = context.read_split("public");
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(a.images, b.images);
+  EXPECT_EQ(a.task, b.task);
+  const auto plain_texts = texts(a, plain_tokenizer), context_texts = texts(b, context_tokenizer);
+  int described = 0;
+  for (std::int64_t i = 0; i < a.size(); ++i) {
+    const auto& [plain_prompt, plain_answer] = plain_texts[static_cast<std::size_t>(i)];
+    const auto& [context_prompt, context_answer] = context_texts[static_cast<std::size_t>(i)];
+    EXPECT_EQ(context_answer, plain_answer) << "row " << i;
+    if (a.task[static_cast<std::size_t>(i)] != vqa) {
+      EXPECT_EQ(context_prompt, plain_prompt) << "row " << i;
+      continue;
+    }
+    ++described;
+    const auto m = measure(a.image(i), 32);
+    const std::string name = plain.info().class_names[static_cast<std::size_t>(a.label[static_cast<std::size_t>(i)])];
+    EXPECT_EQ(context_prompt, fmt::format("a {} {} {} in the {}. {}", expected_size(m, 32),
+                                          expected_bright(m) ? "bright" : "dark", name, expected_position(m, 32), plain_prompt));
+  }
+  EXPECT_GT(described, 20);
+  EXPECT_EQ(texts(plain.read_split("test"), plain_tokenizer), texts(context.read_split("test"), context_tokenizer));
+  EXPECT_EQ(plain.read_split("test").images, context.read_split("test").images);
+  EXPECT_EQ(texts(plain.read_client(2), plain_tokenizer), texts(context.read_client(2), context_tokenizer));
+}
+
 TEST(FashionGroundLayout, OutOfRangeValuesNameTheOption) {
   for (const auto& [layout, option] : std::vector<std::pair<GroundLayout, std::string>>{
            {GroundLayout{.min_side = 0.5, .max_side = 0.4}, "--ground-side"},
