@@ -67,6 +67,10 @@ data::Tokenizer make_tokenizer(const FederationSpec& spec, const FederationSplit
   if (!spec.tokenizer_file.empty()) {
     if (!std::filesystem::exists(spec.tokenizer_file))
       throw InputError(fmt::format("--tokenizer {}: no such file", spec.tokenizer_file.string()));
+    if (std::filesystem::is_regular_file(spec.tokenizer_file / "meta.h5")) {  // a fedvlm dataset: share its vocabulary
+      log::info("using the tokenizer of the dataset {}", spec.tokenizer_file.string());
+      return data::Tokenizer::from_serialized(data::DatasetReader(spec.tokenizer_file).info().tokenizer_model);
+    }
     return data::Tokenizer::from_file(spec.tokenizer_file);
   }
   if (splits.public_samples.empty())

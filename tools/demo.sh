@@ -18,13 +18,23 @@ cmake --build "$build" -j "$(nproc)" --target fedvlm fedvlm-prep
 # images hold 2 items of 11-19 pixels (docs/datasets.md, Canvas). A data/fashion or
 # runs/pretrain-tiny from before this recipe must be deleted first (the run refuses a base with
 # the old linear patch embedding and says so).
+fashion=(--clients 10 --partition dirichlet --alpha 0.5 --tasks cls,cap,vqa,ground --train-samples 60000
+         --public-fraction 0.5 --test-samples 2000 --ground-side 0.35,0.6 --ground-items 2 --seed 1)
 if [[ ! -f data/fashion/meta.h5 ]]; then
-  "$build/fedvlm-prep" fashion --out data/fashion --clients 10 --partition dirichlet --alpha 0.5 \
-    --tasks cls,cap,vqa,ground --train-samples 60000 --public-fraction 0.5 --test-samples 2000 \
-    --ground-side 0.35,0.6 --ground-items 2 --seed 1
+  "$build/fedvlm-prep" fashion --out data/fashion "${fashion[@]}"
 fi
+# The same federation with the public VQA questions following the item's description, in
+# data/fashion's vocabulary: the corpus of the base's second language phase (docs/datasets.md).
+if [[ ! -f data/fashion-context/meta.h5 ]]; then
+  "$build/fedvlm-prep" fashion --out data/fashion-context "${fashion[@]}" --public-context --tokenizer data/fashion
+fi
+# The base in two stages: the vision encoder and a first language phase (runs/pretrain-tiny, the
+# base of the research-question sweeps), then 3,000 language steps on data/fashion-context.
 if [[ ! -f runs/pretrain-tiny/base.pt ]]; then
   "$build/fedvlm" pretrain -c configs/pretrain/tiny.toml
+fi
+if [[ ! -f runs/pretrain-tiny-context/base.pt ]]; then
+  "$build/fedvlm" pretrain -c configs/pretrain/tiny-context.toml
 fi
 
 mpirun_flags=(-np "$ranks" --bind-to none)

@@ -34,7 +34,9 @@ void add_tokenizer_options(CLI::App& command, std::filesystem::path& tokenizer, 
   command.add_option("--tokenizer", tokenizer,
                      "Use this tokenizer instead of training one: a SentencePiece .model, a Hugging Face tokenizer.json "
                      "(byte-level BPE, as Llama 3 and Qwen2 ship; tokenizer_config.json beside it gives the special tokens "
-                     "and chat template), or a model directory holding either");
+                     "and chat template), a model directory holding either, or a fedvlm dataset directory (its tokenizer: "
+                     "the two datasets share token ids, so one base model serves both; give --chat-template as that "
+                     "dataset was built)");
   command.add_option("--chat-template", chat_template,
                      fmt::format("Wrap prompts and answers in a chat template: auto (the tokenizer's own, recognized from "
                                  "tokenizer_config.json; none if it has none) or one of {}",

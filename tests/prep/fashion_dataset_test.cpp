@@ -285,6 +285,21 @@ TEST_F(FashionDataset, PublicContextPutsTheDescriptionBeforePublicQuestionsOnly)
   EXPECT_EQ(texts(plain.read_split("test"), plain_tokenizer), texts(context.read_split("test"), context_tokenizer));
   EXPECT_EQ(plain.read_split("test").images, context.read_split("test").images);
   EXPECT_EQ(texts(plain.read_client(2), plain_tokenizer), texts(context.read_client(2), context_tokenizer));
+
+  // --tokenizer DATASET_DIR: the plain dataset's vocabulary, so the test split and the clients
+  // hold the very same token ids and one base serves both datasets.
+  options.out = temp / "context-shared";
+  options.tokenizer = dir();
+  build_fashion(options);
+  data::DatasetReader shared(options.out);
+  EXPECT_EQ(shared.info().tokenizer_model, plain.info().tokenizer_model);
+  for (const auto& [x, y] : {std::pair{plain.read_split("test"), shared.read_split("test")},
+                             std::pair{plain.read_client(1), shared.read_client(1)}}) {
+    EXPECT_EQ(x.prompt, y.prompt);
+    EXPECT_EQ(x.answer, y.answer);
+    EXPECT_EQ(x.images, y.images);
+  }
+  EXPECT_EQ(texts(shared.read_split("public"), plain_tokenizer), context_texts);
 }
 
 TEST(FashionGroundLayout, OutOfRangeValuesNameTheOption) {
