@@ -21,7 +21,10 @@ on stderr.
                            averaged with std error bars; panels in two rows, vision-centric
                            (cls, ground) and text-centric (vqa, cap). The α axis is log-scaled,
                            most skewed on the left; an IID partition sits one decade right of
-                           the largest α, labelled IID, past a dotted break
+                           the largest α, labelled IID, past a dotted break. Runs of several
+                           architectures (model.kind) get one figure each,
+                           alpha-sensitivity-encoder and alpha-sensitivity-encoder-free; keys
+                           that follow the architecture (its strategy, its base) name no line
     connector-strategy     final metric per finetune.strategy (bar groups) and model.connector
                            (bar colours), one panel per task, seeds averaged, std error bars
     radar                  one polygon per --group value (default as for final-*: e.g. each
@@ -250,18 +253,47 @@ def family_layout(metrics: list[str]) -> list[tuple[str, list[str]]]:
     return rows + ([("other", other)] if other else [])
 
 
+# Keys that name a figure of their own in the α-sensitivity plot rather than a line: the model
+# architecture (with what follows it, such as its strategy and base) is compared side by side.
+FIGURE_KEYS = ("model.kind",)
+
+
+def one_to_one(runs: list[Run], a: str, b: str) -> bool:
+    return determined_by(runs, a, b) and determined_by(runs, b, a)
+
+
 def plot_alpha(runs: list[Run], metrics: list[str], out_dir: Path) -> list[Path]:
+    """The α-sensitivity figure; one per model.kind when the runs hold several architectures
+    (alpha-sensitivity-<kind>), each with one line per algorithm (and per other varying key)."""
     alphas = {id(run): rundirs.data_alpha(run) for run in runs}
     unknown = [run.name for run in runs if alphas[id(run)] is None]
     if unknown:
         note(f"α sensitivity: no Dirichlet α or IID partition known for {len(unknown)} run(s) "
              f"(e.g. {unknown[0]}), left out")
     runs = [run for run in runs if alphas[id(run)] is not None]
-    keys = [k for k in independent(runs, rundirs.varying_keys(runs), "fl.algorithm") if k not in (SEED_KEY, DATA_KEY)]
+    varying = rundirs.varying_keys(runs)
+    split = [key for key in FIGURE_KEYS if key in varying]
+    # Keys that follow the figure key one to one (the encoder-free grid's strategy and base)
+    # name nothing a figure title does not already say.
+    follows = {key for key in varying for figure_key in split if key != figure_key and one_to_one(runs, key, figure_key)}
+    keys = [k for k in independent(runs, varying, "fl.algorithm")
+            if k not in (SEED_KEY, DATA_KEY) and k not in split and k not in follows]
+    written = []
+    groups = series_of(runs, split) if split else {(): runs}
+    for values, members in groups.items():
+        title = describe(split, values, bare=False) if split else ""
+        stem = "-".join(["alpha-sensitivity", *(rundirs.short_value(value) for value in values)])
+        written += plot_alpha_figure(members, metrics, keys, alphas, title, out_dir / stem)
+    return written
+
+
+def plot_alpha_figure(runs: list[Run], metrics: list[str], keys: list[str], alphas: dict, title: str,
+                      stem: Path) -> list[Path]:
     lines = {values: members for values, members in series_of(runs, keys).items()
              if len({alphas[id(run)] for run in members}) > 1}
     if not lines:
-        note("α sensitivity skipped: no algorithm has runs at two or more α (or IID)")
+        note(f"α sensitivity{' (' + title + ')' if title else ''} skipped: no algorithm has runs at two or "
+             "more α (or IID)")
         return []
     keys, names = narrow(keys, list(lines))
     present = sorted({alphas[id(run)] for members in lines.values() for run in members})
@@ -310,9 +342,9 @@ def plot_alpha(runs: list[Run], metrics: list[str], out_dir: Path) -> list[Path]
         note("α sensitivity skipped: none of " + ", ".join(metrics) + " has a final value")
         return []
     figure_legend(figure, grid.flat, " ".join(keys) or None)
-    figure.suptitle("final metric vs label skew (seeds: mean ± std)")
+    figure.suptitle(f"final metric vs label skew{', ' + title if title else ''} (seeds: mean ± std)")
     figure.tight_layout()
-    return save(figure, out_dir / "alpha-sensitivity")
+    return save(figure, stem)
 
 
 def plot_connector_strategy(runs: list[Run], metrics: list[str], out_dir: Path) -> list[Path]:

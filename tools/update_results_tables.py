@@ -3,7 +3,7 @@
 
     update_results_tables.py [RESULTS_MD]
 
-Every table between `<!-- NAME-table: tools/collect.py ARCHIVE ARGS -->` and
+Every table between `<!-- NAME-table: tools/collect.py ARCHIVE ARGS -->` (or tools/sensitivity.py) and
 `<!-- /NAME-table -->` whose ARCHIVE lies under docs/results/runs/ is replaced by what that
 command prints now (tests/tools/test_results_tables.py checks they agree). Tables of runs that
 were never archived are left as they are. Prints one line per table; the file is rewritten only
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = re.compile(r"(<!-- (\S+)-table: tools/collect\.py (.+?) -->\n)(.*?)(<!-- /\2-table -->)", re.DOTALL)
+MARKER = re.compile(r"(<!-- (\S+)-table: tools/(collect|sensitivity)\.py (.+?) -->\n)(.*?)(<!-- /\2-table -->)", re.DOTALL)
 
 
 def main(argv: list[str]) -> int:
@@ -29,15 +29,15 @@ def main(argv: list[str]) -> int:
     failures = []
 
     def regenerate(match: re.Match) -> str:
-        opening, name, command, table, closing = match.groups()
+        opening, name, tool, command, table, closing = match.groups()
         arguments = shlex.split(command)
         if not arguments[0].startswith("docs/results/runs/"):
             print(f"{name}: left alone ({arguments[0]} is not an archive)")
             return match.group(0)
-        result = subprocess.run([sys.executable, str(ROOT / "tools" / "collect.py"), *arguments], cwd=ROOT,
+        result = subprocess.run([sys.executable, str(ROOT / "tools" / f"{tool}.py"), *arguments], cwd=ROOT,
                                 capture_output=True, text=True)
         if result.returncode != 0:
-            failures.append(f"{name}: tools/collect.py {command} failed: {result.stderr.strip()}")
+            failures.append(f"{name}: tools/{tool}.py {command} failed: {result.stderr.strip()}")
             return match.group(0)
         fresh = result.stdout.strip() + "\n"
         print(f"{name}: {'unchanged' if fresh == table else 'regenerated'} ({fresh.count(chr(10)) - 2} rows)")

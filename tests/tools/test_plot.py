@@ -217,6 +217,45 @@ class PlotSweepFigures(PlotFiles):
             self.assertGreater(min(r[axis] for r in radii), 0.0)
 
 
+class PlotArchitectures(PlotFiles):
+    """RQ2's two grids in one tree: the encoder-based model (F-CL, its base) and the encoder-free
+    one (full fine-tuning, another base), each algorithm × α × seed."""
+
+    def setUp(self):
+        self.two_dataset_tree()
+        for kind, strategy, base, level in (("encoder", "F-CL", "runs/pretrain-tiny", 0.6),
+                                            ("encoder-free", "full", "runs/pretrain-tiny-ef", 0.3)):
+            for index, algorithm in enumerate(("fedavg", "fedprox")):
+                for data in ("data/fashion-a0.1", "data/fashion-uniform"):
+                    for seed in (1, 2):
+                        name = f"{kind}-{algorithm}-{Path(data).name}-s{seed}"
+                        config = base_config(name, algorithm, strategy=strategy, data=data, seed=seed)
+                        config["model"].update(kind=kind, base=base)
+                        make_run(self.runs, name, config, finals=four_task_finals(level + 0.1 * index + 0.01 * seed))
+
+    def test_one_alpha_figure_per_architecture_with_a_line_per_algorithm(self):
+        import plot
+        import rundirs
+        runs = rundirs.load_runs([self.runs], require_summary=True)
+        figures = []
+        saved = plot.save
+        plot.save = lambda figure, stem: figures.append((stem.name, figure)) or [stem]
+        try:
+            self.assertEqual(len(plot.plot_alpha(runs, list(MAIN_METRICS), self.root)), 2)
+        finally:
+            plot.save = saved
+        self.assertEqual([name for name, _ in figures], ["alpha-sensitivity-encoder", "alpha-sensitivity-encoder-free"])
+        for (name, figure), level in zip(figures, (0.6, 0.3)):
+            self.assertIn("kind=" + name.removeprefix("alpha-sensitivity-"), figure._suptitle.get_text())
+            self.assertEqual(sorted(t.get_text() for t in figure.legends[0].get_texts()), ["fedavg", "fedprox"])
+            axes = next(a for a in figure.axes if a.get_title() == "vision-centric: cls.accuracy")
+            means = sorted(round(y, 3) for container in axes.containers for y in container.lines[0].get_ydata())
+            self.assertAlmostEqual(means[0], level + 0.015)  # fedavg's seeds only: each figure holds its own runs
+        out = self.root / "plots"
+        result = self.run_plot(self.runs, "-o", out, "--figure", "alpha")
+        self.assert_figures(out, result, ["alpha-sensitivity-encoder", "alpha-sensitivity-encoder-free"])
+
+
 class PlotAlgorithmDefaults(PlotFiles):
     """An adaptive server optimizer keeps its own fl.server_lr (0.01) beside FedAvg's 1.0, as the
     RQ2 and RQ3 grids run them: that key follows the algorithm and must not split the figures."""
