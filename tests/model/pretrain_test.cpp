@@ -225,30 +225,26 @@ TEST_F(PretrainTest, ContinuesFromABaseTrainingOnlyThePhasesWithSteps) {
   for (std::size_t i = 0; i < a.decoder.size(); ++i) EXPECT_TRUE(torch::equal(a.decoder[i].second, b.decoder[i].second));
   EXPECT_FALSE(torch::equal(a.decoder.front().second, c.decoder.front().second));
 
-  // Another tokenizer, or a base of another shape, is refused before any training.
-  PretrainVocabulary other_tokenizer{kVocab, {}, std::vector<std::uint8_t>{1, 2}};
-  EXPECT_THROW(pretrain_on_samples(language, samples, other_tokenizer, dir_ / "refused"), InputError);
+  // Refused before any training, each with its reason: another tokenizer, a base of another
+  // shape, a Hugging Face model directory (a base for fine-tuning, not for pretraining).
+  auto refused = [&](const Config& config, std::vector<std::uint8_t> tokenizer, const std::string& out,
+                     const std::string& reason) {
+    try {
+      pretrain_on_samples(config, samples, PretrainVocabulary{kVocab, {}, tokenizer}, dir_ / out);
+      ADD_FAILURE() << out << ": expected InputError";
+    } catch (const InputError& error) {
+      EXPECT_NE(std::string(error.what()).find(reason), std::string::npos) << out << ": " << error.what();
+    }
+  };
+  refused(language, {1, 2}, "refused", "tokenizer");
   auto wider = language;
   wider.model.dim *= 2;
-  try {
-    PretrainVocabulary vocabulary{kVocab, {}, tokenizer_};
-    pretrain_on_samples(wider, samples, vocabulary, dir_ / "wider");
-    ADD_FAILURE() << "expected InputError";
-  } catch (const InputError& error) {
-    EXPECT_NE(std::string(error.what()).find("dim"), std::string::npos) << error.what();
-  }
-  // A Hugging Face model directory is a base for fine-tuning, not for pretraining.
+  refused(wider, tokenizer_, "wider", "dim");
   fs::create_directories(dir_ / "hf");
   std::ofstream(dir_ / "hf" / "config.json") << "{}";
   auto hf = language;
   hf.model.base = (dir_ / "hf").string();
-  try {
-    PretrainVocabulary vocabulary{kVocab, {}, tokenizer_};
-    pretrain_on_samples(hf, samples, vocabulary, dir_ / "from-hf");
-    ADD_FAILURE() << "expected InputError";
-  } catch (const InputError& error) {
-    EXPECT_NE(std::string(error.what()).find("continues only its own bases"), std::string::npos) << error.what();
-  }
+  refused(hf, tokenizer_, "from-hf", "continues only its own bases");
   for (const char* refused : {"refused", "wider", "from-hf"}) EXPECT_FALSE(fs::exists(dir_ / refused)) << refused;
 }
 
