@@ -26,6 +26,19 @@ assert all(0.0 <= a <= 1.0 for a in evals.values()), evals
 print("pretrain head accuracy:", evals)
 PY
 
+# The demo's second stage (configs/pretrain/tiny-context.toml): a federation sharing data/'s
+# vocabulary (--tokenizer DATASET_DIR), a language phase continuing the base, and the result a
+# base that the first federation's runs load (same token ids), with the vision encoder kept.
+"$prep" fashion --out "$work/data-context" --tasks cls --clients 4 --partition iid --train-samples 3000 \
+  --test-samples 400 --public-fraction 0.3 --seed 3 --public-context --tokenizer "$work/data"
+"$fedvlm" pretrain -c "$src/configs/pretrain/tiny-context.toml" --set data.path="$work/data-context" \
+  --set model.base="$work/runs/pretrain-tiny" --set run.dir="$work/runs" --set pretrain.lm_steps=20
+out=$("$fedvlm" eval -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data" \
+  --set model.base="$work/runs/pretrain-tiny-context" --set data.max_test_samples=50 --set run.threads=1 2>&1) ||
+  fail "the second-stage base does not load for the first federation: $out"
+grep -qE "^cls" <<<"$out" || fail "fedvlm eval of the second-stage base printed no cls row: $out"
+
+mpiexec=${MPIEXEC:-mpiexec}
 mpiexec=${MPIEXEC:-mpiexec}
 run_args=(run -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data" --set model.base="$work/runs/pretrain-tiny"
   --set run.dir="$work/runs" --set fl.rounds=6 --set eval.every=3 --set checkpoint.every=3
