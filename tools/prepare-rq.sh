@@ -12,8 +12,8 @@
 #   data/fashion-a0.1      alpha 0.1
 #   data/fashion-task      one task per client (RQ3)    data/fashion-taskmix  a Dir(0.5) task mix
 # Bases: runs/pretrain-tiny (encoder; configs/pretrain/tiny.toml, the long one) and
-# runs/pretrain-tiny-ef (encoder-free: its decoder's language phase only; the patch embedding is
-# trained by the fine-tuning run). Existing outputs are kept.
+# runs/pretrain-tiny-ef-caption (encoder-free; configs/pretrain/tiny-ef.toml: the language phase,
+# then image-caption pretraining of the patch embedding and the decoder). Existing outputs are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${FEDVLM_BUILD_DIR:-build}
@@ -39,8 +39,7 @@ if [[ ! -f runs/pretrain-tiny/base.pt ]]; then
   echo "prepare-rq.sh: pretraining runs/pretrain-tiny (tens of minutes on 2 cores)"
   "$build/fedvlm" pretrain -c configs/pretrain/tiny.toml
 fi
-if [[ ! -f runs/pretrain-tiny-ef/base.pt ]]; then
-  echo "prepare-rq.sh: pretraining runs/pretrain-tiny-ef"
-  "$build/fedvlm" pretrain -c configs/pretrain/tiny.toml --set model.kind=encoder-free \
-    --set run.name=pretrain-tiny-ef --set finetune.strategy=full  # a strategy an encoder-free model can take
+if [[ ! -f runs/pretrain-tiny-ef-caption/base.pt ]]; then
+  echo "prepare-rq.sh: pretraining runs/pretrain-tiny-ef-caption (minutes)"
+  "$build/fedvlm" pretrain -c configs/pretrain/tiny-ef.toml
 fi

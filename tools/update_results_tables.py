@@ -24,7 +24,16 @@ MARKER = re.compile(r"(<!-- (\S+)-table: tools/(collect|sensitivity)\.py (.+?) -
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print(f"usage: update_results_tables.py [RESULTS_MD] (got {' '.join(argv)})", file=sys.stderr)
+        return 2
     results = Path(argv[0]) if argv else ROOT / "docs" / "results.md"
+    if not results.is_file():
+        print(f"update_results_tables.py: {results} does not exist", file=sys.stderr)
+        return 2
     text = results.read_text()
     failures = []
 

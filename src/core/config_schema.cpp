@@ -191,6 +191,13 @@ std::vector<Param> build_schema() {
             "and, for patches whose centre lies in the box, the box edges' offsets from the patch centre "
             "(smooth L1). Teaches the encoder where items are (grounding). Their heads are not saved. 0: off.",
             {.min = 0}),
+      param("pretrain.caption_steps", &C::pretrain, &PretrainConfig::caption_steps,
+            "Image-caption phase, after the language phase: the public split's caption samples ('cap') train "
+            "what carries the image to the decoder, with the model's own loss on the caption tokens. Encoder-free: "
+            "the patch embedding and the decoder (Fuyu's pretraining); encoder-based: the connector alone, encoder "
+            "and decoder frozen (LLaVA's stage 1). The base then holds that patch embedding or connector, and "
+            "fine-tuning starts from it instead of drawing it from run.seed. 0: off (the base holds neither).",
+            non_negative),
       // [run]
       param("run.dir", &C::run, &RunConfig::dir, "Parent directory of run directories."),
       param("run.name", &C::run, &RunConfig::name,

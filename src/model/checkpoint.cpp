@@ -1,5 +1,6 @@
 #include "fedvlm/model/checkpoint.hpp"
 
+#include <algorithm>
 
 #include "fedvlm/core/archive_io.hpp"
 #include "fedvlm/core/error.hpp"
@@ -38,9 +39,7 @@ std::string absent_value(const std::string& key) {
   return "(absent)";
 }
 
-// Opens `path`, checks its format and that its config fields equal `expected`.
-torch::serialize::InputArchive open_checked(const fs::path& path, const std::string& format,
-                                            const ConfigFields& expected) {
+torch::serialize::InputArchive open_archive(const fs::path& path) {
   if (!fs::is_regular_file(path)) throw InputError(fmt::format("checkpoint {} does not exist", path.string()));
   torch::serialize::InputArchive archive;
   try {
@@ -48,6 +47,17 @@ torch::serialize::InputArchive open_checked(const fs::path& path, const std::str
   } catch (const c10::Error& error) {
     throw InputError(fmt::format("cannot read checkpoint {}: {}", path.string(), error.what_without_backtrace()));
   }
+  return archive;
+}
+
+bool names_a_connector(const std::string& name) {
+  return name.starts_with("connector.") || name.starts_with("patch_embedding.");
+}
+
+// Opens `path`, checks its format and that its config fields equal `expected`.
+torch::serialize::InputArchive open_checked(const fs::path& path, const std::string& format,
+                                            const ConfigFields& expected) {
+  auto archive = open_archive(path);
   const auto found_format = read_string(archive, path, "format");
   if (found_format != format) {
     throw InputError(fmt::format("checkpoint {} is a \"{}\" file, expected \"{}\"", path.string(), found_format, format));
@@ -117,12 +127,16 @@ fs::path resolve_base_path(const std::string& base) {
   return fs::is_directory(path) ? path / "base.pt" : path;
 }
 
-void save_base_checkpoint(const fs::path& path, VisionLanguageModel& model, std::span<const std::uint8_t> tokenizer_model) {
+void save_base_checkpoint(const fs::path& path, VisionLanguageModel& model, std::span<const std::uint8_t> tokenizer_model,
+                          bool with_connector) {
   const auto groups = model.parameter_groups();
   NamedParameters stored = groups.vision;
+  if (with_connector) stored.insert(stored.end(), groups.connector.begin(), groups.connector.end());
   stored.insert(stored.end(), groups.decoder.begin(), groups.decoder.end());
   torch::serialize::OutputArchive archive;
-  write_header(archive, "fedvlm-base", base_config_fields(model));
+  auto fields = base_config_fields(model);
+  if (with_connector && !model.encoder_free()) fields["model.connector"] = model.model_config().connector;
+  write_header(archive, "fedvlm-base", fields);
   std::vector<std::string> names;
   for (std::size_t i = 0; i < stored.size(); ++i) {
     names.push_back(stored[i].first);
@@ -148,6 +162,17 @@ std::vector<std::uint8_t> load_base_checkpoint(const fs::path& file_or_dir, Visi
                                  path.string(), bytes.size(), expected_tokenizer.size()));
   }
   const auto names = split_lines(read_string(archive, path, "names"));
+  const bool holds_connector = std::any_of(names.begin(), names.end(), names_a_connector);
+  if (holds_connector && !model.encoder_free()) {
+    c10::IValue stored;
+    const std::string found = archive.try_read("config.model.connector", stored) && stored.isString()
+                                  ? stored.toStringRef() : std::string("(absent)");
+    if (found != model.model_config().connector) {
+      throw InputError(fmt::format("checkpoint {} holds a pretrained connector of model.connector = \"{}\"; this model's "
+                                   "is \"{}\" (set model.connector = \"{}\", or use a base without a connector)",
+                                   path.string(), found, model.model_config().connector, found));
+    }
+  }
   auto parameters = model.named_parameters();
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < names.size(); ++i) {
@@ -160,6 +185,13 @@ std::vector<std::uint8_t> load_base_checkpoint(const fs::path& file_or_dir, Visi
     target->copy_(value);
   }
   return bytes;
+}
+
+bool base_holds_connector(const fs::path& file_or_dir) {
+  const auto path = resolve_base_path(file_or_dir.string());
+  auto archive = open_archive(path);
+  const auto names = split_lines(read_string(archive, path, "names"));
+  return std::any_of(names.begin(), names.end(), names_a_connector);
 }
 
 }  // namespace fedvlm::model

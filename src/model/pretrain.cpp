@@ -7,6 +7,7 @@
 #include "fedvlm/core/error.hpp"
 #include "fedvlm/core/fs.hpp"
 #include "fedvlm/core/log.hpp"
+#include "fedvlm/core/text.hpp"
 #include "fedvlm/core/torch_rng.hpp"
 #include "fedvlm/data/tokenizer.hpp"
 #include "fedvlm/model/checkpoint.hpp"
@@ -308,6 +309,46 @@ void pretrain_language_model(const Config& config, VisionLanguageModel& model, c
   }
 }
 
+// The image-caption phase: the model's own loss on the caption tokens of the public caption
+// samples, training what carries the image to the decoder. Encoder-free (Fuyu): the patch
+// embedding and the decoder; encoder-based (LLaVA stage 1): the connector alone.
+void pretrain_captions(const Config& config, VisionLanguageModel& model, const data::Samples& samples,
+                       const PretrainVocabulary& vocabulary, PretrainProgress& progress) {
+  const auto caption_task = std::find(vocabulary.tasks.begin(), vocabulary.tasks.end(), "cap");
+  std::vector<std::int64_t> rows;
+  if (caption_task != vocabulary.tasks.end()) {
+    const auto id = static_cast<std::uint8_t>(caption_task - vocabulary.tasks.begin());
+    for (std::int64_t i = 0; i < samples.size(); ++i)
+      if (samples.task[i] == id) rows.push_back(i);
+  }
+  if (rows.empty()) {
+    throw InputError(fmt::format("pretrain.caption_steps = {} trains on the public split's caption samples (task "
+                                 "'cap'), and it has none (tasks: {}); set pretrain.caption_steps = 0 or build the "
+                                 "dataset with captions",
+                                 config.pretrain.caption_steps, join(vocabulary.tasks, ", ")));
+  }
+  const auto groups = model.parameter_groups();
+  for (auto& p : model.parameters()) p.set_requires_grad(false);
+  std::vector<torch::Tensor> parameters;
+  for (const auto& [name, p] : groups.connector) parameters.push_back(p);
+  if (model.encoder_free())
+    for (const auto& [name, p] : groups.decoder) parameters.push_back(p);
+  for (auto& p : parameters) p.set_requires_grad(true);
+  const auto seed = static_cast<std::uint64_t>(config.run.seed);
+  const auto steps = config.pretrain.caption_steps;
+  Trainer trainer(parameters, config.pretrain.lr, steps);
+  BatchOrder order(rows, config.pretrain.batch_size, seed, "pretrain-caption");
+  progress.start_phase("caption", steps);
+  log::info("pretrain captions: {} on {} public caption samples",
+            model.encoder_free() ? "patch embedding + decoder" : "connector (encoder and decoder frozen)", rows.size());
+  for (std::int64_t step = 0; step < steps; ++step) {
+    const auto batch_rows = order.next();
+    const auto loss = model.loss(collate_training(samples, batch_rows, vocabulary.special));
+    trainer.step(loss, step);
+    progress.step_done(step, loss.item<double>(), static_cast<std::int64_t>(batch_rows.size()));
+  }
+}
+
 }  // namespace
 
 void pretrain_on_samples(const Config& config, const data::Samples& public_split, const PretrainVocabulary& vocabulary,
@@ -317,6 +358,7 @@ void pretrain_on_samples(const Config& config, const data::Samples& public_split
   LoraConfig no_lora = config.lora;  // adapters are not part of a base checkpoint
   no_lora.rank = 0;
   auto model = build_model(config.model, no_lora, public_split.image_shape, vocabulary.vocab_size, seed);
+  bool with_connector = config.pretrain.caption_steps > 0;  // the base keeps a trained connector
   if (!config.model.base.empty()) {  // continue a base: e.g. a longer language phase on its vision encoder
     if (hf::is_hf_model_directory(config.model.base))
       throw InputError(fmt::format("model.base = \"{}\" is a Hugging Face model directory; fedvlm pretrain continues "
@@ -324,6 +366,7 @@ void pretrain_on_samples(const Config& config, const data::Samples& public_split
                                    config.model.base));
     const auto path = resolve_base_path(config.model.base);
     load_base_checkpoint(path, *model, vocabulary.tokenizer_model);
+    with_connector = with_connector || base_holds_connector(path);
     log::info("pretrain: starting from base {}", path.string());
   }
   model->train();
@@ -332,8 +375,9 @@ void pretrain_on_samples(const Config& config, const data::Samples& public_split
     pretrain_vision(config, *encoder_model, public_split, held_out, progress);
   }
   if (config.pretrain.lm_steps > 0) pretrain_language_model(config, *model, public_split, vocabulary.special, progress);
+  if (config.pretrain.caption_steps > 0) pretrain_captions(config, *model, public_split, vocabulary, progress);
   std::filesystem::create_directories(out_dir);
-  save_base_checkpoint(out_dir / "base.pt", *model, vocabulary.tokenizer_model);
+  save_base_checkpoint(out_dir / "base.pt", *model, vocabulary.tokenizer_model, with_connector);
   write_text_atomically(out_dir / "pretrain.jsonl", progress.jsonl());
   log::info("pretrain: wrote {}", (out_dir / "base.pt").string());
 }
@@ -345,6 +389,7 @@ void pretrain(const Config& config, data::DatasetReader& dataset, const std::fil
   vocabulary.vocab_size = tokenizer.vocab_size();
   vocabulary.special = {tokenizer.pad_id(), tokenizer.bos_id(), tokenizer.eos_id()};
   vocabulary.tokenizer_model = info.tokenizer_model;
+  vocabulary.tasks = info.tasks;
   const auto samples = dataset.read_split("public");
   log::info("pretrain: {} public samples of {}, images {}x{}x{}, vocabulary {}", samples.size(), info.name,
             info.image_shape.channels, info.image_shape.height, info.image_shape.width, vocabulary.vocab_size);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 
@@ -200,6 +201,105 @@ TEST_F(PretrainTest, EncoderFreeModelsPretrainTheLanguageModelOnly) {
   config.model.kind = "encoder-free";
   auto model = pretrain_and_load(config, make_samples(10), "free");
   EXPECT_TRUE(model->parameter_groups().vision.empty());
+}
+
+// make_samples with every other sample a caption ("cap", task id 1 of {"cls", "cap"}).
+data::Samples with_captions(std::int64_t n) {
+  auto samples = make_samples(n);
+  for (std::int64_t i = 0; i < n; ++i) samples.task[i] = static_cast<std::uint8_t>(i % 2);
+  return samples;
+}
+
+TEST_F(PretrainTest, CaptionPhaseTrainsAndStoresTheEncoderFreePatchEmbedding) {
+  auto config = tiny_pretrain_config();
+  config.model.kind = "encoder-free";
+  config.pretrain.lm_steps = 2;
+  config.pretrain.caption_steps = 4;
+  const auto samples = with_captions(10);
+  PretrainVocabulary vocabulary{kVocab, {}, tokenizer_, {"cls", "cap"}};
+  pretrain_on_samples(config, samples, vocabulary, dir_ / "captions");
+  auto no_captions = config;
+  no_captions.pretrain.caption_steps = 0;
+  pretrain_on_samples(no_captions, samples, vocabulary, dir_ / "language");
+  EXPECT_TRUE(base_holds_connector(dir_ / "captions"));
+  EXPECT_FALSE(base_holds_connector(dir_ / "language"));
+  std::ifstream log(dir_ / "captions" / "pretrain.jsonl");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(R"("phase":"caption","seconds")"), std::string::npos) << text;  // the phase logged its steps
+
+  // The trained patch embedding is the base's: models drawn from any seed load the same one, and
+  // it is neither their own draw nor the one pretraining started from (run.seed 3).
+  auto load = [&](const std::string& name, std::uint64_t seed) {
+    auto model = build_model(config.model, config.lora, samples.image_shape, kVocab, seed);
+    load_base_checkpoint(dir_ / name, *model, tokenizer_);
+    return model;
+  };
+  const auto first = load("captions", 1)->parameter_groups(), other = load("captions", 7)->parameter_groups();
+  const auto start = build_model(config.model, config.lora, samples.image_shape, kVocab, 3)->parameter_groups();
+  const auto plain = load("language", 1)->parameter_groups();
+  ASSERT_FALSE(first.connector.empty());
+  for (std::size_t i = 0; i < first.connector.size(); ++i) {
+    EXPECT_EQ(first.connector[i].first.rfind("patch_embedding.", 0), 0u) << first.connector[i].first;
+    EXPECT_TRUE(torch::equal(first.connector[i].second, other.connector[i].second)) << first.connector[i].first;
+    EXPECT_FALSE(torch::equal(first.connector[i].second, start.connector[i].second)) << first.connector[i].first;
+  }
+  // Without the phase the patch embedding stays each run's own draw; with it the decoder trained on.
+  EXPECT_TRUE(torch::equal(plain.connector.front().second,
+                           build_model(config.model, config.lora, samples.image_shape, kVocab, 1)
+                               ->parameter_groups().connector.front().second));
+  EXPECT_FALSE(torch::equal(first.decoder.front().second, plain.decoder.front().second));
+
+  // A base continued without a caption phase keeps the patch embedding it was given.
+  auto continued = no_captions;
+  continued.model.base = (dir_ / "captions").string();
+  pretrain_on_samples(continued, samples, vocabulary, dir_ / "continued");
+  EXPECT_TRUE(base_holds_connector(dir_ / "continued"));
+  const auto kept = load("continued", 1)->parameter_groups();
+  EXPECT_TRUE(torch::equal(kept.connector.front().second, first.connector.front().second));
+
+  // No caption samples: refused before writing anything, naming the key and the tasks.
+  try {
+    pretrain_on_samples(config, make_samples(6), vocabulary, dir_ / "no-captions");
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("pretrain.caption_steps = 4"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("cls, cap"), std::string::npos) << error.what();
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "no-captions"));
+}
+
+TEST_F(PretrainTest, CaptionPhaseAlignsTheConnectorAloneOfAnEncoderBase) {
+  auto config = tiny_pretrain_config();
+  config.pretrain.vision_steps = 2;
+  config.pretrain.lm_steps = 2;
+  const auto samples = with_captions(10);
+  PretrainVocabulary vocabulary{kVocab, {}, tokenizer_, {"cls", "cap"}};
+  pretrain_on_samples(config, samples, vocabulary, dir_ / "plain");
+  auto aligned = config;
+  aligned.pretrain.caption_steps = 3;
+  pretrain_on_samples(aligned, samples, vocabulary, dir_ / "aligned");
+  auto load = [&](const std::string& name, const Config& c) {
+    auto model = build_model(c.model, c.lora, samples.image_shape, kVocab, 1);
+    load_base_checkpoint(dir_ / name, *model, tokenizer_);
+    return model->parameter_groups();
+  };
+  const auto a = load("plain", config), b = load("aligned", config);
+  // LLaVA's stage 1: the encoder and the decoder are frozen, bit for bit; the connector moved
+  // away from the fine-tuning run's own draw (which the plain base leaves in place).
+  for (std::size_t i = 0; i < a.vision.size(); ++i) EXPECT_TRUE(torch::equal(a.vision[i].second, b.vision[i].second));
+  for (std::size_t i = 0; i < a.decoder.size(); ++i) EXPECT_TRUE(torch::equal(a.decoder[i].second, b.decoder[i].second));
+  ASSERT_FALSE(b.connector.empty());
+  EXPECT_FALSE(torch::equal(a.connector.front().second, b.connector.front().second));
+  // The base records its connector's kind: a model with another connector is refused by name.
+  auto wider = config;
+  wider.model.connector = config.model.connector == "linear" ? "mlp2x_gelu" : "linear";
+  try {
+    load("aligned", wider);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& error) {
+    EXPECT_NE(std::string(error.what()).find("model.connector = \"" + config.model.connector + "\""), std::string::npos) << error.what();
+  }
+  EXPECT_NO_THROW(load("plain", wider));  // a base without a connector fits any
 }
 
 TEST_F(PretrainTest, ContinuesFromABaseTrainingOnlyThePhasesWithSteps) {

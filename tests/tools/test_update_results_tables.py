@@ -38,6 +38,17 @@ class UpdateResultsTablesTest(unittest.TestCase):
             self.assertIn("rq3: unchanged", again.stdout)
             self.assertEqual(page.read_text(), expected)
 
+    def test_help_and_a_missing_page(self):
+        tool = str(TOOLS / "update_results_tables.py")
+        helped = subprocess.run([PYTHON, tool, "--help"], capture_output=True, text=True)
+        self.assertEqual(helped.returncode, 0, helped.stderr)
+        self.assertIn("update_results_tables.py [RESULTS_MD]", helped.stdout)
+        with tempfile.TemporaryDirectory() as tmp:
+            missing = subprocess.run([PYTHON, tool, str(Path(tmp) / "none.md")], capture_output=True, text=True)
+            self.assertEqual(missing.returncode, 2)
+            self.assertIn("none.md does not exist", missing.stderr)
+            self.assertEqual(list(Path(tmp).iterdir()), [])  # nothing written
+
 
 if __name__ == "__main__":
     unittest.main()

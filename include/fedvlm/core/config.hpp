@@ -117,6 +117,7 @@ struct PretrainConfig {
   bool flip = false;                  // mirror images at random in the vision phase
   std::int64_t shift = 0;             // translate images by up to this many pixels in the vision phase
   double dense_weight = 0.0;          // weight of the per-patch class and box losses in the vision phase
+  std::int64_t caption_steps = 0;     // image-caption phase: trains the image-token path (Fuyu / LLaVA stage 1)
 };
 
 struct RunConfig {
