@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Turn many fedvlm run directories into one table (CSV or JSON lines, pandas-readable).
 
-    collect.py RUNS_DIR... [--format csv|jsonl] [-o FILE] [--curves]
+    collect.py RUNS_DIR... [--format csv|jsonl|markdown] [-o FILE] [--curves | --seeds | --cost]
 
 One row per finished run (a run directory with summary.json; unfinished runs are skipped with
 a warning). Columns, in this order:
@@ -19,6 +19,11 @@ run.seed, `seeds` (how many finished), then for each task's main metric (cls.acc
 ground.iou, vqa.accuracy, cap.cider) and wall_seconds its mean and sample standard deviation
 (n - 1; empty for one seed); --format markdown prints it as the table docs/results.md shows,
 "mean ± std".
+
+--cost writes what the runs cost instead: one row per RUNS_DIR argument, its finished runs and
+their run time (summary.json's wall_seconds: from the start of the run to its summary, the
+launcher's own seconds not included) in all, median and longest; --format markdown prints it
+as docs/results.md's cost table.
 
 Read with pandas.read_csv(FILE) or pandas.read_json(FILE, lines=True).
 """
@@ -93,6 +98,30 @@ def seed_rows(runs: list[Run]) -> tuple[list[str], list[dict]]:
     return columns, rows
 
 
+COST_COLUMNS = ("runs_dir", "runs", "run_hours", "median_minutes", "max_minutes")
+
+
+def cost_rows(trees: list[str]) -> tuple[list[str], list[dict]]:
+    rows = []
+    for tree in trees:
+        seconds = [float(run.summary["wall_seconds"]) for run in rundirs.load_runs([tree], require_summary=True)
+                   if isinstance((run.summary or {}).get("wall_seconds"), (int, float))]
+        rows.append({"runs_dir": tree, "runs": len(seconds),
+                     "run_hours": sum(seconds) / 3600 if seconds else None,
+                     "median_minutes": statistics.median(seconds) / 60 if seconds else None,
+                     "max_minutes": max(seconds) / 60 if seconds else None})
+    return list(COST_COLUMNS), rows
+
+
+def write_cost_markdown(rows: list[dict], stream) -> None:
+    stream.write("| runs | finished | run time (h) | median run (min) | longest run (min) |\n|---|---|---|---|---|\n")
+    for row in rows:
+        cells = [row["runs_dir"], str(row["runs"])] + [
+            "-" if row[k] is None else f"{row[k]:.{digits}f}"
+            for k, digits in (("run_hours", 2), ("median_minutes", 2), ("max_minutes", 2))]
+        stream.write("| " + " | ".join(cells) + " |\n")
+
+
 def markdown_cell(mean, std, digits: int) -> str:
     if mean is None:
         return "-"
@@ -147,7 +176,9 @@ def json_cell(value):
 
 
 def write_table(columns: list[str], rows: list[dict], fmt: str, stream) -> None:
-    if fmt == "markdown":
+    if fmt == "markdown" and columns == list(COST_COLUMNS):
+        write_cost_markdown(rows, stream)
+    elif fmt == "markdown":
         write_markdown(columns, rows, stream)
     elif fmt == "csv":
         writer = csv.writer(stream, lineterminator="\n")
@@ -170,20 +201,22 @@ def main(argv: list[str]) -> int:
                         help="long table of metrics.jsonl instead of one row per run")
     parser.add_argument("--seeds", action="store_true",
                         help="one row per configuration: mean and std over its seeds")
+    parser.add_argument("--cost", action="store_true",
+                        help="one row per RUNS argument: finished runs and their run time")
     options = parser.parse_args(argv)
     suffix = options.output.suffix if options.output else ""
     fmt = options.format or {".jsonl": "jsonl", ".json": "jsonl", ".md": "markdown"}.get(suffix, "csv")
-    if options.curves and options.seeds:
-        parser.error("--curves and --seeds are different tables: choose one")
-    if fmt == "markdown" and not options.seeds:
-        parser.error("--format markdown is the --seeds table: add --seeds")
+    if options.curves + options.seeds + options.cost > 1:
+        parser.error("--curves, --seeds and --cost are different tables: choose one")
+    if fmt == "markdown" and not (options.seeds or options.cost):
+        parser.error("--format markdown is the --seeds or --cost table: add one")
     runs = rundirs.load_runs(options.runs, require_summary=not options.curves,
                              with_metrics=options.curves)
     if not runs:
         print("collect.py: error: no runs found under " + " ".join(options.runs), file=sys.stderr)
         return 1
-    columns, rows = (curve_rows(runs) if options.curves else
-                     seed_rows(runs) if options.seeds else summary_rows(runs))
+    columns, rows = (curve_rows(runs) if options.curves else seed_rows(runs) if options.seeds else
+                     cost_rows(options.runs) if options.cost else summary_rows(runs))
     if options.output:
         options.output.parent.mkdir(parents=True, exist_ok=True)
         with open(options.output, "w", encoding="utf-8", newline="") as stream:

@@ -48,6 +48,22 @@ class CollectTest(unittest.TestCase):
             "rounds", "wall_seconds", "throughput.rounds_per_hour", "throughput.samples_per_second",
             "final.cls.accuracy", "final.cls.loss", "best.cls.accuracy", "run_dir"])
 
+    def test_cost_sums_the_run_time_of_each_tree(self):
+        make_run(self.runs / "sweep", "e-long", base_config("e-long", "fedavg", seed=3), rounds=40)  # 60 s
+        rows = self.read_csv(self.collect(self.runs, self.runs / "sweep", "--cost").stdout)
+        self.assertEqual([row["runs_dir"] for row in rows], [str(self.runs), str(self.runs / "sweep")])
+        self.assertEqual([int(row["runs"]) for row in rows], [4, 2])  # c-unfinished has no summary
+        self.assertAlmostEqual(float(rows[0]["run_hours"]), (3 * 15 + 60) / 3600)
+        self.assertAlmostEqual(float(rows[1]["median_minutes"]), (15 + 60) / 2 / 60)
+        self.assertAlmostEqual(float(rows[1]["max_minutes"]), 1.0)
+        table = self.collect(self.runs / "sweep", "--cost", "--format", "markdown").stdout.splitlines()
+        self.assertEqual(table[0], "| runs | finished | run time (h) | median run (min) | longest run (min) |")
+        self.assertEqual(table[2], f"| {self.runs / 'sweep'} | 2 | 0.02 | 0.62 | 1.00 |")
+        refused = subprocess.run([PYTHON, str(TOOLS / "collect.py"), str(self.runs), "--cost", "--seeds"],
+                                 capture_output=True, text=True)
+        self.assertEqual(refused.returncode, 2)
+        self.assertIn("choose one", refused.stderr)
+
     def test_values_come_from_config_and_summary(self):
         rows = {row["run"]: row for row in self.read_csv(self.collect(self.runs).stdout)}
         prox = rows["b-prox"]
@@ -132,7 +148,7 @@ class CollectTest(unittest.TestCase):
         result = subprocess.run([PYTHON, str(TOOLS / "collect.py"), str(self.runs), "--format", "markdown"],
                                 capture_output=True, text=True)
         self.assertEqual(result.returncode, 2)
-        self.assertIn("add --seeds", result.stderr)
+        self.assertIn("the --seeds or --cost table: add one", result.stderr)
 
 
 if __name__ == "__main__":
