@@ -21,8 +21,8 @@ ground.iou, vqa.accuracy, cap.cider) and wall_seconds its mean and sample standa
 "mean ± std".
 
 --cost writes what the runs cost instead: one row per RUNS_DIR argument, its finished runs and
-their run time (summary.json's wall_seconds: from the start of the run to its summary, the
-launcher's own seconds not included) in all, median and longest; --format markdown prints it
+their run time (summary.json's wall_seconds: the round loop's training, communication and
+evaluation, without process start and data loading) in all, median and longest; --format markdown prints it
 as docs/results.md's cost table.
 
 Read with pandas.read_csv(FILE) or pandas.read_json(FILE, lines=True).
