@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "fedvlm/core/error.hpp"
+#include "fedvlm/core/fs.hpp"
 #include "fedvlm/core/log.hpp"
 #include "fedvlm/data/inspect.hpp"
 #include "fedvlm/eval/metrics_table.hpp"
@@ -56,9 +57,16 @@ int command_pretrain(const CommonOptions& options, const std::string& out_dir) {
   if (session.comm->is_root()) {
     sim::configure_threads(config.run.threads);
     data::DatasetReader dataset(config.data.path);
-    std::filesystem::create_directories(out);
-    sim::write_resolved_config(out, config);
-    model::pretrain(config, dataset, out);
+    // A pretraining that fails leaves no directory it created (an existing one keeps its base.pt).
+    const bool created = !std::filesystem::exists(out);
+    try {
+      std::filesystem::create_directories(out);
+      sim::write_resolved_config(out, config);
+      model::pretrain(config, dataset, out);
+    } catch (...) {
+      if (created) remove_tree(out);
+      throw;
+    }
     log::info("base checkpoint: {} (use model.base = \"{}\")", (out / "base.pt").string(), out.string());
   }
   session.comm->barrier();

@@ -312,8 +312,9 @@ void pretrain_language_model(const Config& config, VisionLanguageModel& model, c
 // The image-caption phase: the model's own loss on the caption tokens of the public caption
 // samples, training what carries the image to the decoder. Encoder-free (Fuyu): the patch
 // embedding and the decoder; encoder-based (LLaVA stage 1): the connector alone.
-void pretrain_captions(const Config& config, VisionLanguageModel& model, const data::Samples& samples,
-                       const PretrainVocabulary& vocabulary, PretrainProgress& progress) {
+// The public caption samples (task "cap") the caption phase draws from; InputError when there are none.
+std::vector<std::int64_t> caption_rows(const Config& config, const data::Samples& samples,
+                                       const PretrainVocabulary& vocabulary) {
   const auto caption_task = std::find(vocabulary.tasks.begin(), vocabulary.tasks.end(), "cap");
   std::vector<std::int64_t> rows;
   if (caption_task != vocabulary.tasks.end()) {
@@ -327,6 +328,11 @@ void pretrain_captions(const Config& config, VisionLanguageModel& model, const d
                                  "dataset with captions",
                                  config.pretrain.caption_steps, join(vocabulary.tasks, ", ")));
   }
+  return rows;
+}
+
+void pretrain_captions(const Config& config, VisionLanguageModel& model, const data::Samples& samples,
+                       std::vector<std::int64_t> rows, const SpecialTokens& special, PretrainProgress& progress) {
   const auto groups = model.parameter_groups();
   for (auto& p : model.parameters()) p.set_requires_grad(false);
   std::vector<torch::Tensor> parameters;
@@ -337,13 +343,14 @@ void pretrain_captions(const Config& config, VisionLanguageModel& model, const d
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
   const auto steps = config.pretrain.caption_steps;
   Trainer trainer(parameters, config.pretrain.lr, steps);
-  BatchOrder order(rows, config.pretrain.batch_size, seed, "pretrain-caption");
+  const auto count = rows.size();
+  BatchOrder order(std::move(rows), config.pretrain.batch_size, seed, "pretrain-caption");
   progress.start_phase("caption", steps);
   log::info("pretrain captions: {} on {} public caption samples",
-            model.encoder_free() ? "patch embedding + decoder" : "connector (encoder and decoder frozen)", rows.size());
+            model.encoder_free() ? "patch embedding + decoder" : "connector (encoder and decoder frozen)", count);
   for (std::int64_t step = 0; step < steps; ++step) {
     const auto batch_rows = order.next();
-    const auto loss = model.loss(collate_training(samples, batch_rows, vocabulary.special));
+    const auto loss = model.loss(collate_training(samples, batch_rows, special));
     trainer.step(loss, step);
     progress.step_done(step, loss.item<double>(), static_cast<std::int64_t>(batch_rows.size()));
   }
@@ -354,6 +361,9 @@ void pretrain_captions(const Config& config, VisionLanguageModel& model, const d
 void pretrain_on_samples(const Config& config, const data::Samples& public_split, const PretrainVocabulary& vocabulary,
                          const std::filesystem::path& out_dir, const data::Samples* held_out) {
   if (public_split.empty()) throw InputError("pretraining needs samples in the dataset's public split; it is empty");
+  // Checked before any phase trains: a missing caption task must not cost the phases before it.
+  const auto captions = config.pretrain.caption_steps > 0 ? caption_rows(config, public_split, vocabulary)
+                                                           : std::vector<std::int64_t>{};
   const auto seed = static_cast<std::uint64_t>(config.run.seed);
   LoraConfig no_lora = config.lora;  // adapters are not part of a base checkpoint
   no_lora.rank = 0;
@@ -375,7 +385,8 @@ void pretrain_on_samples(const Config& config, const data::Samples& public_split
     pretrain_vision(config, *encoder_model, public_split, held_out, progress);
   }
   if (config.pretrain.lm_steps > 0) pretrain_language_model(config, *model, public_split, vocabulary.special, progress);
-  if (config.pretrain.caption_steps > 0) pretrain_captions(config, *model, public_split, vocabulary, progress);
+  if (config.pretrain.caption_steps > 0)
+    pretrain_captions(config, *model, public_split, captions, vocabulary.special, progress);
   std::filesystem::create_directories(out_dir);
   save_base_checkpoint(out_dir / "base.pt", *model, vocabulary.tokenizer_model, with_connector);
   write_text_atomically(out_dir / "pretrain.jsonl", progress.jsonl());

@@ -38,7 +38,29 @@ out=$("$fedvlm" eval -c "$src/configs/fashion/fedavg.toml" --set data.path="$wor
   fail "the second-stage base does not load for the first federation: $out"
 grep -qE "^cls" <<<"$out" || fail "fedvlm eval of the second-stage base printed no cls row: $out"
 
-mpiexec=${MPIEXEC:-mpiexec}
+# The encoder-free base (configs/pretrain/tiny-ef.toml): its caption phase is refused, by key and
+# cause, on a federation without captions; on one with captions it trains the patch embedding,
+# and the base that holds it loads for fine-tuning.
+set +e
+out=$("$fedvlm" pretrain -c "$src/configs/pretrain/tiny-ef.toml" --set data.path="$work/data" \
+      --set run.dir="$work/runs" --set run.name=ef-no-captions --set pretrain.lm_steps=5 --set pretrain.caption_steps=10 2>&1)
+code=$?
+set -e
+[[ $code -eq 2 ]] || fail "caption phase without captions: exit code $code, expected 2: $out"
+grep -q "pretrain.caption_steps = 10 trains on the public split's caption samples" <<<"$out" ||
+  fail "the refusal does not name the key and its cause: $out"
+[[ ! -e "$work/runs/ef-no-captions" ]] || fail "a refused pretraining left $work/runs/ef-no-captions behind"
+"$prep" fashion --out "$work/data-cap" --tasks cls,cap --clients 4 --partition iid --train-samples 1000 \
+  --test-samples 100 --public-fraction 0.3 --seed 3
+"$fedvlm" pretrain -c "$src/configs/pretrain/tiny-ef.toml" --set data.path="$work/data-cap" \
+  --set run.dir="$work/runs" --set pretrain.lm_steps=10 --set pretrain.caption_steps=20
+grep -q '"phase":"caption","seconds":[0-9.e+-]*,"step":20}' "$work/runs/pretrain-tiny-ef-caption/pretrain.jsonl" ||
+  fail "pretrain.jsonl has no last caption step: $(tail -n 2 "$work/runs/pretrain-tiny-ef-caption/pretrain.jsonl")"
+out=$("$fedvlm" eval -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data-cap" --set model.kind=encoder-free \
+  --set finetune.strategy=full --set model.base="$work/runs/pretrain-tiny-ef-caption" --set data.max_test_samples=20 \
+  --set run.threads=1 2>&1) || fail "the encoder-free caption base does not load: $out"
+grep -qE "^cap" <<<"$out" || fail "fedvlm eval of the encoder-free caption base printed no cap row: $out"
+
 mpiexec=${MPIEXEC:-mpiexec}
 run_args=(run -c "$src/configs/fashion/fedavg.toml" --set data.path="$work/data" --set model.base="$work/runs/pretrain-tiny"
   --set run.dir="$work/runs" --set fl.rounds=6 --set eval.every=3 --set checkpoint.every=3
