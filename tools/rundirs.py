@@ -44,6 +44,7 @@ class Run:
     config: dict = field(default_factory=dict)  # flat "section.key" -> value
     summary: dict | None = None
     metrics: list = field(default_factory=list)  # the objects of metrics.jsonl
+    defaults: set = field(default_factory=set)  # keys config.toml marks "# default"
 
     @property
     def name(self) -> str:
@@ -92,6 +93,25 @@ def read_config(path: Path) -> dict:
         return {}
 
 
+SECTION_LINE = re.compile(r"^\s*\[([A-Za-z0-9_.]+)\]\s*(?:#.*)?$")
+DEFAULT_LINE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*=.*#\s*default\s*$")
+
+
+def read_default_keys(path: Path) -> set:
+    """The keys a resolved config.toml marks "# default": the value the option's default gave."""
+    keys, section = set(), ""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return keys
+    for line in lines:
+        if match := SECTION_LINE.match(line):
+            section = match.group(1)
+        elif match := DEFAULT_LINE.match(line):
+            keys.add(f"{section}.{match.group(1)}" if section else match.group(1))
+    return keys
+
+
 def read_metrics(path: Path) -> list[dict]:
     """The objects of metrics.jsonl; a torn or malformed line is skipped with a warning."""
     records = []
@@ -122,8 +142,9 @@ def load_run(path: Path, with_metrics: bool = False) -> Run:
     if summary is not None and not isinstance(summary, dict):
         warn(f"{path / 'summary.json'}: not a JSON object, ignored")
         summary = None
-    run = Run(path, read_config(path / "config.toml") if (path / "config.toml").is_file() else {},
-              summary)
+    has_config = (path / "config.toml").is_file()
+    run = Run(path, read_config(path / "config.toml") if has_config else {}, summary,
+              defaults=read_default_keys(path / "config.toml") if has_config else set())
     if with_metrics:
         run.metrics = read_metrics(path / "metrics.jsonl")
     return run
@@ -149,15 +170,21 @@ def comparable(value):
 
 
 def swept_keys(runs: list[Run]) -> list[str]:
-    """Config keys whose value differs across runs (missing counts as a value), in the order
-    of the first config that has them; ALWAYS_KEYS first."""
+    """Config keys whose value differs across runs, in the order of the first config that has
+    them; ALWAYS_KEYS first. A key missing from a run's config (written by a fedvlm before the
+    key existed) reads as the value other runs record as its default ("# default"), else as a
+    value of its own."""
     order = list(ALWAYS_KEYS)
     for run in runs:
         order += [key for key in run.config if key not in order]
     missing = object()
-    varying = [key for key in order if key not in NOT_SWEPT and key not in ALWAYS_KEYS and
-               len({comparable(run.config[key]) if key in run.config else missing
-                    for run in runs}) > 1]
+
+    def values(key: str) -> set:
+        default = next((comparable(run.config[key]) for run in runs if key in run.defaults and key in run.config),
+                       missing)
+        return {comparable(run.config[key]) if key in run.config else default for run in runs}
+
+    varying = [key for key in order if key not in NOT_SWEPT and key not in ALWAYS_KEYS and len(values(key)) > 1]
     return list(ALWAYS_KEYS) + varying
 
 

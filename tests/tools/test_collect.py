@@ -64,6 +64,24 @@ class CollectTest(unittest.TestCase):
         self.assertEqual(refused.returncode, 2)
         self.assertIn("choose one", refused.stderr)
 
+    def test_a_key_newer_runs_record_at_its_default_does_not_split_older_runs(self):
+        tree = Path(self.tmp.name) / "mixed"
+        old = make_run(tree, "old", base_config("old", "fedavg"), accuracy=0.6)
+        new = make_run(tree, "new", base_config("new", "fedavg", seed=2), accuracy=0.7)
+        # A newer fedvlm writes the key, marked as its default; the older run's config lacks it.
+        with open(new / "config.toml", "a") as config:
+            config.write("[pretrain]\ncaption_steps = 0  # default\n")
+        rows = self.read_csv(self.collect(tree, "--seeds").stdout)
+        self.assertEqual(len(rows), 1, rows)  # one configuration at two seeds
+        self.assertEqual(rows[0]["seeds"], "2")
+        self.assertNotIn("pretrain.caption_steps", rows[0])
+        # Set to another value than the default, the key does split them.
+        (new / "config.toml").write_text((new / "config.toml").read_text().replace(
+            "caption_steps = 0  # default", "caption_steps = 5  # --set"))
+        rows = self.read_csv(self.collect(tree, "--seeds").stdout)
+        self.assertEqual(sorted(row["pretrain.caption_steps"] for row in rows), ["", "5"])
+        self.assertTrue(old.is_dir())
+
     def test_values_come_from_config_and_summary(self):
         rows = {row["run"]: row for row in self.read_csv(self.collect(self.runs).stdout)}
         prox = rows["b-prox"]
