@@ -41,14 +41,20 @@ class PretrainTest : public ::testing::Test {
   }
   void TearDown() override { fedvlm::remove_tree(dir_); }
 
+  // Loads the base in dir_/name into a fresh model of `config`'s shape drawn from `seed`.
+  std::shared_ptr<VisionLanguageModel> load_base(const std::string& name, const Config& config,
+                                                 const data::ImageShape& shape, std::uint64_t seed = 1) {
+    auto model = build_model(config.model, config.lora, shape, kVocab, seed);
+    EXPECT_EQ(load_base_checkpoint(dir_ / name, *model, tokenizer_), tokenizer_);
+    return model;
+  }
+
   // Pretrains into dir_/name and loads the result into a fresh model.
   std::shared_ptr<VisionLanguageModel> pretrain_and_load(const Config& config, const data::Samples& samples,
                                                          const std::string& name) {
     PretrainVocabulary vocabulary{kVocab, {}, tokenizer_};
     pretrain_on_samples(config, samples, vocabulary, dir_ / name);
-    auto model = build_model(config.model, config.lora, samples.image_shape, kVocab, 1);
-    EXPECT_EQ(load_base_checkpoint(dir_ / name, *model, tokenizer_), tokenizer_);
-    return model;
+    return load_base(name, config, samples.image_shape);
   }
 
   fs::path dir_;
@@ -229,11 +235,7 @@ TEST_F(PretrainTest, CaptionPhaseTrainsAndStoresTheEncoderFreePatchEmbedding) {
 
   // The trained patch embedding is the base's: models drawn from any seed load the same one, and
   // it is neither their own draw nor the one pretraining started from (run.seed 3).
-  auto load = [&](const std::string& name, std::uint64_t seed) {
-    auto model = build_model(config.model, config.lora, samples.image_shape, kVocab, seed);
-    load_base_checkpoint(dir_ / name, *model, tokenizer_);
-    return model;
-  };
+  auto load = [&](const std::string& name, std::uint64_t seed) { return load_base(name, config, samples.image_shape, seed); };
   const auto first = load("captions", 1)->parameter_groups(), other = load("captions", 7)->parameter_groups();
   const auto start = build_model(config.model, config.lora, samples.image_shape, kVocab, 3)->parameter_groups();
   const auto plain = load("language", 1)->parameter_groups();
@@ -279,9 +281,7 @@ TEST_F(PretrainTest, CaptionPhaseAlignsTheConnectorAloneOfAnEncoderBase) {
   aligned.pretrain.caption_steps = 3;
   pretrain_on_samples(aligned, samples, vocabulary, dir_ / "aligned");
   auto load = [&](const std::string& name, const Config& c) {
-    auto model = build_model(c.model, c.lora, samples.image_shape, kVocab, 1);
-    load_base_checkpoint(dir_ / name, *model, tokenizer_);
-    return model->parameter_groups();
+    return load_base(name, c, samples.image_shape)->parameter_groups();
   };
   const auto a = load("plain", config), b = load("aligned", config);
   // LLaVA's stage 1: the encoder and the decoder are frozen, bit for bit; the connector moved
